@@ -1,0 +1,76 @@
+/**
+ * The one interface between the GRU facade (src/gru.ts) and an engine. The facade has checked
+ * every argument before it calls in; a backend computes. Arrays are flat, row-major, float32.
+ */
+
+export interface GruConfig {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numDirections: 1 | 2;
+  readonly resetAfter: boolean;
+  readonly bias: boolean;
+}
+
+/**
+ * The parameters of one layer and direction, in PyTorch's layouts: wIh [3H, inputSize of the layer],
+ * wHh [3H, H], bIh and bHh [3H] (null without bias); gate rows in the order r, z, n.
+ * A model holds numLayers * numDirections of them, layer-major: index = layer * D + direction.
+ */
+export interface LayerWeights {
+  readonly wIh: Float32Array;
+  readonly wHh: Float32Array;
+  readonly bIh: Float32Array | null;
+  readonly bHh: Float32Array | null;
+}
+
+/** One call's input. x is [T, B, I] (or [B, T, I] when batchFirst); h0 is [L*D, B, H] or null. */
+export interface SequenceBatch {
+  readonly x: Float32Array;
+  readonly steps: number;
+  readonly batch: number;
+  readonly batchFirst: boolean;
+  readonly h0: Float32Array | null;
+  /** Per-sequence lengths in 0..steps, or null when every sequence has all steps. */
+  readonly lengths: Int32Array | null;
+}
+
+/** output is [T, B, D*H] (or [B, T, D*H] when batchFirst); hidden is [L*D, B, H]. */
+export interface ForwardResult {
+  readonly output: Float32Array;
+  readonly hidden: Float32Array;
+}
+
+export interface Gradients {
+  /** The gradient with respect to x, in x's layout. */
+  readonly dInput: Float32Array;
+  /** The gradient with respect to h0, [L*D, B, H] (also when h0 was null: it was zeros). */
+  readonly dH0: Float32Array;
+  /** The gradient of every parameter, layer-major like the weights (bIh, bHh null without bias). */
+  readonly weights: LayerWeights[];
+}
+
+export interface TrainingRun extends ForwardResult {
+  /** dOutput is shaped like output, dHidden like hidden; null means zeros. May be called repeatedly. */
+  backward(dOutput: Float32Array | null, dHidden: Float32Array | null): Gradients;
+}
+
+export interface BackendModel {
+  forward(batch: SequenceBatch): ForwardResult;
+  forwardAsync(batch: SequenceBatch): Promise<ForwardResult>;
+  /**
+   * Forward in training mode, keeping what backward needs. dropoutMasks, when given, holds one
+   * mask per layer boundary (numLayers - 1 of them), each [T, B, D*H] time-first, whose values (0 or
+   * 1/(1-p)) multiply a layer's output before it enters the next layer.
+   */
+  forwardTrain(batch: SequenceBatch, dropoutMasks: Float32Array[] | null): TrainingRun;
+}
+
+export interface Backend {
+  readonly name: 'js' | 'native';
+  /** The instruction set the kernels use: 'js' for the TypeScript backend. */
+  readonly isa: string;
+  readonly threads: number;
+  /** Builds a model around the given weights; the backend may pack or copy them. */
+  createModel(config: GruConfig, weights: readonly LayerWeights[]): BackendModel;
+}

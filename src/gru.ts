@@ -1,0 +1,474 @@
+/**
+ * The GRU class: options, parameters (PyTorch's names and layouts), forward, training forward and
+ * backward. It checks every argument, then hands flat arrays to one Backend.
+ */
+import type { Backend, BackendModel, GruConfig, LayerWeights, SequenceBatch } from './backend/backend.js';
+import { selectBackend, type BackendChoice } from './backend/index.js';
+import {
+  argError,
+  ArgumentError,
+  formatShape,
+  OptionError,
+  ShapeError,
+  StateDictError,
+} from './errors.js';
+import { Random } from './random.js';
+import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
+
+export interface GRUOptions {
+  inputSize: number;
+  hiddenSize: number;
+  /** Stacked layers, each feeding its output to the next. Default 1. */
+  numLayers?: number;
+  /** Run a second direction over each sequence, end to start; outputs are concatenated. Default false. */
+  bidirectional?: boolean;
+  /** x and output are [B, T, ·] instead of [T, B, ·]. Default false. */
+  batchFirst?: boolean;
+  /** Learnable biases (bias_ih, bias_hh). Default true. */
+  bias?: boolean;
+  /**
+   * true (default): n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), as PyTorch, cuDNN and Keras.
+   * false: n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn), as Cho et al. 2014 and the d2l lecture.
+   */
+  resetAfter?: boolean;
+  /** Dropout probability on each layer's output but the last, in forwardTrain only. Default 0. */
+  dropout?: number;
+  /** 'auto' (default) uses the native addon where it loads, else the pure-TypeScript backend. */
+  backend?: BackendChoice;
+  /** Threads of the native backend; default the available cores. The js backend uses one. */
+  threads?: number;
+  /** Seeds initialisation and dropout masks; without it they are random. */
+  seed?: number;
+}
+
+export interface ForwardOptions {
+  /** Per-sequence lengths (PyTorch's packed-sequence semantics), each an integer in 0..T. */
+  lengths?: ArrayLike<number> | null;
+}
+
+export interface GRUOutput {
+  /** [T, B, D*H] ([B, T, D*H] with batchFirst; [T, D*H] unbatched); zero past each length. */
+  readonly output: Tensor;
+  /** [numLayers*D, B, H] ([numLayers*D, H] unbatched): each sequence's state after its last step. */
+  readonly hidden: Tensor;
+}
+
+export interface GRUGradients {
+  /** The gradient with respect to x, shaped like x. */
+  readonly dInput: Tensor;
+  /** The gradient with respect to h0, shaped like hidden. */
+  readonly dH0: Tensor;
+  /** The gradient of every parameter, under its state-dict name. */
+  readonly grads: StateDict;
+}
+
+export interface TrainingRun extends GRUOutput {
+  /**
+   * Backpropagates dOutput (shaped like output) and dHidden (shaped like hidden); either may be
+   * null or omitted for zeros. It may be called more than once.
+   */
+  backward(dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients;
+}
+
+export type StateDict = Record<string, Tensor>;
+export type StateDictValue = Tensor | Float32Array | Float64Array | number[] | number[][];
+export type StateDictInput = Record<string, StateDictValue> | Map<string, StateDictValue>;
+
+const OPTION_NAMES = new Set([
+  'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'batchFirst', 'bias',
+  'resetAfter', 'dropout', 'backend', 'threads', 'seed',
+]);
+const FORWARD_OPTION_NAMES = new Set(['lengths']);
+/** No parameter tensor may hold more elements than this (a Float32Array of 4 GiB). */
+const MAX_PARAMETER_ELEMENTS = 2 ** 30;
+
+function positiveInt(options: Record<string, unknown>, name: string, fallback?: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw argError(OptionError, `options.${name}`, 'a positive integer', value);
+  }
+  return value;
+}
+
+function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'boolean') throw argError(OptionError, `options.${name}`, 'a boolean', value);
+  return value;
+}
+
+function checkKnownKeys(value: object, known: Set<string>, arg: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      throw argError(OptionError, arg, `only the options ${[...known].join(', ')}`, `unknown option "${key}"`, {
+        gotIsText: true,
+      });
+    }
+  }
+}
+
+interface ParameterSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+export class GRU {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly bidirectional: boolean;
+  readonly batchFirst: boolean;
+  readonly bias: boolean;
+  readonly resetAfter: boolean;
+  readonly dropout: number;
+  readonly seed: number | undefined;
+  private readonly engine: Backend;
+  private readonly specs: readonly ParameterSpec[];
+  private params = new Map<string, Float32Array>();
+  private model: BackendModel | null = null;
+  private readonly random: Random;
+
+  constructor(options: GRUOptions) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw argError(OptionError, 'options', 'an object with at least inputSize and hiddenSize', options);
+    }
+    const o = options as unknown as Record<string, unknown>;
+    checkKnownKeys(o, OPTION_NAMES, 'options');
+    if (o.inputSize === undefined) throw argError(OptionError, 'options.inputSize', 'a positive integer', undefined);
+    if (o.hiddenSize === undefined) throw argError(OptionError, 'options.hiddenSize', 'a positive integer', undefined);
+    this.inputSize = positiveInt(o, 'inputSize');
+    this.hiddenSize = positiveInt(o, 'hiddenSize');
+    this.numLayers = positiveInt(o, 'numLayers', 1);
+    this.bidirectional = bool(o, 'bidirectional', false);
+    this.batchFirst = bool(o, 'batchFirst', false);
+    this.bias = bool(o, 'bias', true);
+    this.resetAfter = bool(o, 'resetAfter', true);
+    const dropout = o.dropout ?? 0;
+    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) {
+      throw argError(OptionError, 'options.dropout', 'a probability in [0, 1]', dropout);
+    }
+    this.dropout = dropout;
+    const backend = o.backend ?? 'auto';
+    if (backend !== 'auto' && backend !== 'native' && backend !== 'js') {
+      throw argError(OptionError, 'options.backend', "'auto', 'native' or 'js'", backend);
+    }
+    if (o.threads !== undefined) positiveInt(o, 'threads');
+    const seed = o.seed;
+    if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)) {
+      throw argError(OptionError, 'options.seed', 'a non-negative integer', seed);
+    }
+    this.seed = seed;
+    const D = this.bidirectional ? 2 : 1;
+    const H = this.hiddenSize;
+    const widest = 3 * H * Math.max(this.inputSize, D * H);
+    if (widest > MAX_PARAMETER_ELEMENTS) {
+      throw argError(OptionError, 'options', `sizes whose largest weight holds at most 2^30 elements`,
+        `inputSize ${this.inputSize}, hiddenSize ${H} (${widest} elements)`, { gotIsText: true });
+    }
+    this.engine = selectBackend(backend);
+    this.specs = this.parameterSpecs();
+    this.random = new Random(seed);
+    // PyTorch's initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)), in state-dict order.
+    const bound = 1 / Math.sqrt(H);
+    for (const spec of this.specs) {
+      this.params.set(spec.name, this.random.fillUniform(new Float32Array(sizeOf(spec.shape)), -bound, bound));
+    }
+  }
+
+  /** The backend this model runs on. */
+  get backend(): 'js' | 'native' {
+    return this.engine.name;
+  }
+
+  private get directions(): 1 | 2 {
+    return this.bidirectional ? 2 : 1;
+  }
+
+  private parameterSpecs(): ParameterSpec[] {
+    const specs: ParameterSpec[] = [];
+    const H = this.hiddenSize;
+    for (let layer = 0; layer < this.numLayers; layer++) {
+      const layerInput = layer === 0 ? this.inputSize : this.directions * H;
+      for (let d = 0; d < this.directions; d++) {
+        const sfx = `_l${layer}${d === 1 ? '_reverse' : ''}`;
+        specs.push({ name: `weight_ih${sfx}`, shape: [3 * H, layerInput] });
+        specs.push({ name: `weight_hh${sfx}`, shape: [3 * H, H] });
+        if (this.bias) {
+          specs.push({ name: `bias_ih${sfx}`, shape: [3 * H] });
+          specs.push({ name: `bias_hh${sfx}`, shape: [3 * H] });
+        }
+      }
+    }
+    return specs;
+  }
+
+  /** The parameter names in PyTorch's state-dict order. */
+  parameterNames(): string[] {
+    return this.specs.map((s) => s.name);
+  }
+
+  /** A copy of every parameter under PyTorch's names, in PyTorch's order. */
+  stateDict(): StateDict {
+    const out: StateDict = {};
+    for (const spec of this.specs) out[spec.name] = { data: this.params.get(spec.name)!.slice(), shape: spec.shape };
+    return out;
+  }
+
+  /**
+   * Replaces every parameter (copying the values). Names and layouts are PyTorch's; values may be
+   * Tensors, Float32Arrays, Float64Arrays, flat or nested number arrays. A missing, unexpected or
+   * wrongly shaped entry is an error that names it, and then nothing is changed.
+   */
+  loadStateDict(stateDict: StateDictInput): this {
+    if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict)) {
+      throw argError(StateDictError, 'stateDict', 'an object mapping parameter names to tensors', stateDict);
+    }
+    const entries = new Map<string, unknown>(
+      stateDict instanceof Map ? stateDict : Object.entries(stateDict),
+    );
+    const expected = new Set(this.specs.map((s) => s.name));
+    const missing = this.specs.map((s) => s.name).filter((name) => !entries.has(name));
+    const unexpected = [...entries.keys()].filter((name) => !expected.has(name));
+    if (missing.length > 0 || unexpected.length > 0) {
+      const parts: string[] = [];
+      if (missing.length) parts.push(`missing ${missing.join(', ')}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.join(', ')}`);
+      throw new StateDictError(
+        `stateDict: expected exactly the parameters of this GRU (${this.describeConfig()}): ${parts.join('; ')}`,
+      );
+    }
+    const next = new Map<string, Float32Array>();
+    for (const spec of this.specs) {
+      next.set(spec.name, readParameter(entries.get(spec.name), spec));
+    }
+    this.params = next;
+    this.model = null;
+    return this;
+  }
+
+  private describeConfig(): string {
+    return `numLayers ${this.numLayers}, ${this.bidirectional ? 'bidirectional' : 'unidirectional'}, ` +
+      `bias ${this.bias}, inputSize ${this.inputSize}, hiddenSize ${this.hiddenSize}`;
+  }
+
+  /** The state-dict names of each layer and direction's parameters, layer-major like the backend's. */
+  private directionNames(): Array<Record<keyof LayerWeights, string>> {
+    const names: Array<Record<keyof LayerWeights, string>> = [];
+    for (let layer = 0; layer < this.numLayers; layer++) {
+      for (let d = 0; d < this.directions; d++) {
+        const sfx = `_l${layer}${d === 1 ? '_reverse' : ''}`;
+        names.push({ wIh: `weight_ih${sfx}`, wHh: `weight_hh${sfx}`, bIh: `bias_ih${sfx}`, bHh: `bias_hh${sfx}` });
+      }
+    }
+    return names;
+  }
+
+  private backendModel(): BackendModel {
+    if (!this.model) {
+      const weights: LayerWeights[] = this.directionNames().map((n) => ({
+        wIh: this.params.get(n.wIh)!,
+        wHh: this.params.get(n.wHh)!,
+        bIh: this.params.get(n.bIh) ?? null,
+        bHh: this.params.get(n.bHh) ?? null,
+      }));
+      const config: GruConfig = {
+        inputSize: this.inputSize,
+        hiddenSize: this.hiddenSize,
+        numLayers: this.numLayers,
+        numDirections: this.directions,
+        resetAfter: this.resetAfter,
+        bias: this.bias,
+      };
+      this.model = this.engine.createModel(config, weights);
+    }
+    return this.model;
+  }
+
+  /** Runs the GRU over x (see GRUOutput for shapes). h0 defaults to zeros. */
+  forward(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): GRUOutput {
+    const call = this.prepare(x, h0, options);
+    const result = this.backendModel().forward(call.batch);
+    return call.wrap(result.output, result.hidden);
+  }
+
+  /** forward, settled asynchronously; argument errors reject the promise. */
+  async forwardAsync(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): Promise<GRUOutput> {
+    const call = this.prepare(x, h0, options);
+    const result = await this.backendModel().forwardAsync(call.batch);
+    return call.wrap(result.output, result.hidden);
+  }
+
+  /** forward in training mode (dropout on), keeping what backward needs. */
+  forwardTrain(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): TrainingRun {
+    const call = this.prepare(x, h0, options);
+    const masks = this.dropoutMasks(call.batch);
+    const run = this.backendModel().forwardTrain(call.batch, masks);
+    const { output, hidden } = call.wrap(run.output, run.hidden);
+    const shapes = new Map(this.specs.map((spec) => [spec.name, spec.shape]));
+    const names = this.directionNames();
+    return {
+      output,
+      hidden,
+      backward: (dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients => {
+        const dOut = optionalGradient(dOutput, 'dOutput', output.shape);
+        const dHid = optionalGradient(dHidden, 'dHidden', hidden.shape);
+        const g = run.backward(dOut, dHid);
+        const grads: StateDict = {};
+        names.forEach((n, index) => {
+          for (const key of ['wIh', 'wHh', 'bIh', 'bHh'] as const) {
+            const data = g.weights[index][key];
+            if (data) grads[n[key]] = { data, shape: shapes.get(n[key])! };
+          }
+        });
+        return {
+          dInput: { data: g.dInput, shape: call.inputShape },
+          dH0: { data: g.dH0, shape: hidden.shape },
+          grads,
+        };
+      },
+    };
+  }
+
+  private dropoutMasks(batch: SequenceBatch): Float32Array[] | null {
+    if (this.dropout === 0 || this.numLayers === 1) return null;
+    const size = batch.steps * batch.batch * this.directions * this.hiddenSize;
+    const keep = 1 - this.dropout;
+    const scale = keep > 0 ? 1 / keep : 0;
+    const masks: Float32Array[] = [];
+    for (let layer = 0; layer < this.numLayers - 1; layer++) {
+      const mask = new Float32Array(size);
+      for (let k = 0; k < size; k++) mask[k] = this.random.nextFloat() < keep ? scale : 0;
+      masks.push(mask);
+    }
+    return masks;
+  }
+
+  /** Checks forward's arguments and builds the backend's batch and the result's shapes. */
+  private prepare(xArg: TensorLike, h0Arg: TensorLike | null | undefined, options: ForwardOptions | undefined) {
+    const x = toTensor(xArg, 'x');
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    const LD = this.numLayers * this.directions;
+    const DH = this.directions * H;
+    const batched = x.shape.length === 3;
+    if ((x.shape.length !== 2 && x.shape.length !== 3) || x.shape[x.shape.length - 1] !== I) {
+      const layout = this.batchFirst ? 'B, T' : 'T, B';
+      throw argError(ShapeError, 'x', `shape [${layout}, ${I}] (or [T, ${I}] for one unbatched sequence)`,
+        formatShape(x.shape), { gotIsText: true });
+    }
+    const steps = batched ? x.shape[this.batchFirst ? 1 : 0] : x.shape[0];
+    const batch = batched ? x.shape[this.batchFirst ? 0 : 1] : 1;
+    const hiddenShape = batched ? [LD, batch, H] : [LD, H];
+    let h0: Float32Array | null = null;
+    if (h0Arg !== undefined && h0Arg !== null) {
+      const h = toTensor(h0Arg, 'h0');
+      if (!sameShape(h.shape, hiddenShape)) {
+        throw argError(ShapeError, 'h0', `shape ${formatShape(hiddenShape)} ([numLayers * directions, ${batched ? 'B, ' : ''}hiddenSize])`,
+          formatShape(h.shape), { gotIsText: true });
+      }
+      h0 = h.data;
+    }
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+      throw argError(OptionError, 'options', 'an object such as { lengths }', options);
+    }
+    if (options) checkKnownKeys(options, FORWARD_OPTION_NAMES, 'options');
+    const lengths = readLengths(options?.lengths, batch, steps);
+    const outputShape = batched
+      ? this.batchFirst ? [batch, steps, DH] : [steps, batch, DH]
+      : [steps, DH];
+    const seqBatch: SequenceBatch = {
+      x: x.data,
+      steps,
+      batch,
+      batchFirst: batched && this.batchFirst,
+      h0,
+      lengths,
+    };
+    const frozenOutput = Object.freeze(outputShape);
+    const frozenHidden = Object.freeze(hiddenShape);
+    return {
+      batch: seqBatch,
+      inputShape: x.shape,
+      wrap: (output: Float32Array, hidden: Float32Array): GRUOutput => ({
+        output: { data: output, shape: frozenOutput },
+        hidden: { data: hidden, shape: frozenHidden },
+      }),
+    };
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function readLengths(value: unknown, batch: number, steps: number): Int32Array | null {
+  if (value === undefined || value === null) return null;
+  const isList = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+  if (!isList || value instanceof BigInt64Array || value instanceof BigUint64Array) {
+    throw argError(ArgumentError, 'options.lengths', `an array of ${batch} integers`, value);
+  }
+  const list = value as ArrayLike<unknown>;
+  if (list.length !== batch) {
+    throw argError(ShapeError, 'options.lengths', `one length per sequence (${batch})`, `${list.length} lengths`, {
+      gotIsText: true,
+    });
+  }
+  const out = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const L = list[b];
+    if (typeof L !== 'number' || !Number.isInteger(L) || L < 0 || L > steps) {
+      throw argError(ArgumentError, `options.lengths[${b}]`, `an integer in 0..${steps} (T)`, L);
+    }
+    out[b] = L;
+  }
+  return out;
+}
+
+function optionalGradient(value: TensorLike | null | undefined, arg: string, shape: readonly number[]): Float32Array | null {
+  if (value === undefined || value === null) return null;
+  const t = toTensor(value, arg);
+  if (!sameShape(t.shape, shape)) {
+    throw argError(ShapeError, arg, `shape ${formatShape(shape)} (the shape of ${arg === 'dOutput' ? 'output' : 'hidden'})`,
+      formatShape(t.shape), { gotIsText: true });
+  }
+  return t.data;
+}
+
+function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
+  const arg = `stateDict.${spec.name}`;
+  const expected = formatShape(spec.shape);
+  let data: Float32Array;
+  let shape: readonly number[] | null = null;
+  if (value instanceof Float32Array || value instanceof Float64Array) {
+    data = Float32Array.from(value);
+  } else if (Array.isArray(value)) {
+    let t: Tensor;
+    try {
+      t = tensor(value as number[], undefined, arg);
+    } catch (error) {
+      throw new StateDictError((error as Error).message);
+    }
+    data = t.data.slice();
+    if (t.shape.length > 1) shape = t.shape;
+  } else if (typeof value === 'object' && value !== null && 'data' in value && 'shape' in value) {
+    const v = value as { data: unknown; shape: unknown };
+    if (!(v.data instanceof Float32Array) && !(v.data instanceof Float64Array)) {
+      throw argError(StateDictError, `${arg}.data`, 'a Float32Array', v.data);
+    }
+    shape = checkShape(v.shape, `${arg}.shape`);
+    data = Float32Array.from(v.data);
+  } else if (ArrayBuffer.isView(value)) {
+    throw argError(StateDictError, arg, 'a Tensor, Float32Array, Float64Array or number array', value);
+  } else {
+    throw argError(StateDictError, arg, `a tensor of shape ${expected}`, value);
+  }
+  if (shape && !sameShape(shape, spec.shape)) {
+    throw argError(StateDictError, arg, `shape ${expected}`, formatShape(shape), { gotIsText: true });
+  }
+  if (data.length !== sizeOf(spec.shape)) {
+    throw argError(StateDictError, arg, `${sizeOf(spec.shape)} values (shape ${expected})`, `${data.length} values`, {
+      gotIsText: true,
+    });
+  }
+  return data;
+}
+

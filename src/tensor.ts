@@ -1,0 +1,148 @@
+/**
+ * Tensors: a Float32Array and a shape. `tensor()` wraps a Float32Array without copying and converts
+ * everything else (number arrays, nested arrays, Float64Array).
+ */
+import { argError, ArgumentError, DTypeError, formatShape, ShapeError } from './errors.js';
+
+export interface Tensor {
+  readonly data: Float32Array;
+  readonly shape: readonly number[];
+}
+
+export type NestedNumberArray = number[] | NestedNumberArray[];
+
+/** What the API accepts wherever it takes a tensor. */
+export type TensorLike = Tensor | NestedNumberArray;
+
+export type TensorData = Float32Array | Float64Array | NestedNumberArray | readonly number[];
+
+function isValidDim(d: unknown): d is number {
+  return typeof d === 'number' && Number.isInteger(d) && d >= 0;
+}
+
+export function checkShape(shape: unknown, arg: string): readonly number[] {
+  if (!Array.isArray(shape)) throw argError(ArgumentError, arg, 'an array of non-negative integers', shape);
+  for (let i = 0; i < shape.length; i++) {
+    if (!isValidDim(shape[i])) {
+      throw argError(ShapeError, `${arg}[${i}]`, 'a non-negative integer dimension', shape[i]);
+    }
+  }
+  const size = shape.reduce((a: number, b: number) => a * b, 1);
+  if (!Number.isSafeInteger(size)) {
+    throw argError(ShapeError, arg, 'a shape whose element count is a safe integer', formatShape(shape), {
+      gotIsText: true,
+    });
+  }
+  return Object.freeze(shape.slice()) as readonly number[];
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Infers the shape of a nested array and checks that it is rectangular and holds only numbers. */
+function nestedShape(value: unknown): number[] {
+  const shape: number[] = [];
+  let level: unknown = value;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    if (level.length === 0) break;
+    level = level[0];
+  }
+  return shape;
+}
+
+function flattenInto(
+  value: unknown,
+  shape: number[],
+  depth: number,
+  out: Float32Array,
+  offset: number,
+  path: string,
+): number {
+  if (depth === shape.length) {
+    if (typeof value !== 'number') {
+      throw argError(DTypeError, path, 'a number', value);
+    }
+    out[offset] = value;
+    return offset + 1;
+  }
+  if (!Array.isArray(value) || value.length !== shape[depth]) {
+    const expected = `an array of length ${shape[depth]} (the nested array must be rectangular, shape ${formatShape(shape)})`;
+    throw argError(ShapeError, path, expected, value);
+  }
+  for (let i = 0; i < value.length; i++) {
+    offset = flattenInto(value[i], shape, depth + 1, out, offset, `${path}[${i}]`);
+  }
+  return offset;
+}
+
+/**
+ * Makes a tensor. A Float32Array is wrapped without a copy; a flat number array or Float64Array is
+ * converted; a nested array is flattened and its shape inferred. `shape` defaults to the natural
+ * shape of `data` and may reshape it (the element count must match).
+ */
+export function tensor(data: TensorData | Tensor, shape?: readonly number[], arg = 'data'): Tensor {
+  let flat: Float32Array;
+  let natural: number[];
+  if (data instanceof Float32Array) {
+    flat = data;
+    natural = [data.length];
+  } else if (data instanceof Float64Array) {
+    flat = Float32Array.from(data);
+    natural = [data.length];
+  } else if (Array.isArray(data)) {
+    natural = nestedShape(data);
+    flat = new Float32Array(sizeOf(natural));
+    flattenInto(data, natural, 0, flat, 0, arg);
+  } else if (isTensor(data)) {
+    if (!(data.data instanceof Float32Array)) {
+      throw argError(DTypeError, `${arg}.data`, 'a Float32Array', data.data);
+    }
+    flat = data.data;
+    natural = data.shape.slice();
+    checkShape(natural, `${arg}.shape`);
+    if (sizeOf(natural) !== flat.length) {
+      throw argError(ShapeError, `${arg}.shape`, `a shape with ${flat.length} elements (data's length)`,
+        `${formatShape(natural)} (${sizeOf(natural)} elements)`, { gotIsText: true });
+    }
+  } else if (ArrayBuffer.isView(data)) {
+    throw argError(DTypeError, arg, 'a Float32Array, Float64Array, number array or nested number array', data);
+  } else {
+    throw argError(ArgumentError, arg, 'a Float32Array, Float64Array, number array or nested number array', data);
+  }
+  if (shape === undefined) return { data: flat, shape: Object.freeze(natural) };
+  const checked = checkShape(shape, 'shape');
+  if (sizeOf(checked) !== flat.length) {
+    throw argError(ShapeError, 'shape', `a shape with ${flat.length} elements (the length of ${arg})`,
+      `${formatShape(checked)} (${sizeOf(checked)} elements)`, { gotIsText: true });
+  }
+  return { data: flat, shape: checked };
+}
+
+function isTensor(value: unknown): value is { data: unknown; shape: number[] } {
+  return (
+    typeof value === 'object' && value !== null && 'data' in value && 'shape' in value &&
+    Array.isArray((value as { shape: unknown }).shape)
+  );
+}
+
+/**
+ * Reads a tensor argument of the API. Accepts a Tensor whose data is a Float32Array, or a nested
+ * number array. Other typed arrays are a dtype error (convert them with `tensor()`).
+ */
+export function toTensor(value: unknown, arg: string): Tensor {
+  if (isTensor(value)) {
+    if (!(value.data instanceof Float32Array)) {
+      throw argError(DTypeError, `${arg}.data`, 'a Float32Array (convert other arrays with tensor())', value.data);
+    }
+    return tensor(value as Tensor, undefined, arg);
+  }
+  if (Array.isArray(value)) return tensor(value as NestedNumberArray, undefined, arg);
+  if (ArrayBuffer.isView(value)) {
+    throw argError(ArgumentError, arg, 'a Tensor { data, shape } or a nested number array (wrap typed arrays with tensor(data, shape))', value);
+  }
+  throw argError(ArgumentError, arg, 'a Tensor { data, shape } or a nested number array', value);
+}
