@@ -54,6 +54,14 @@ export class BackendUnavailableError extends FastGruError {
   }
 }
 
+/** An async call was aborted through its AbortSignal before it ran; `cause` is the signal's reason. */
+export class AbortedError extends FastGruError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ABORTED', message);
+    if (options && 'cause' in options) this.cause = options.cause;
+  }
+}
+
 type ErrorClass = new (message: string) => FastGruError;
 
 /** `[10, 3, 32]` */
@@ -94,4 +102,8 @@ export function argError(
 ): FastGruError {
   const gotText = gotIsText ? String(got) : describe(got);
   return new ErrorType(`${arg}: expected ${expected}, got ${gotText}`);
+}
+
+export function abortedError(signal: AbortSignal): AbortedError {
+  return new AbortedError('the call was aborted before it ran', { cause: signal.reason });
 }

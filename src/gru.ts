@@ -5,6 +5,7 @@
 import type { Backend, BackendModel, GruConfig, LayerWeights, SequenceBatch } from './backend/backend.js';
 import { selectBackend, type BackendChoice } from './backend/index.js';
 import {
+  abortedError,
   argError,
   ArgumentError,
   formatShape,
@@ -41,9 +42,18 @@ export interface GRUOptions {
   seed?: number;
 }
 
+/** Per-sequence lengths: a number array or any non-BigInt typed array of integers. */
+export type Lengths = readonly number[] | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array |
+  Uint32Array | Float32Array | Float64Array;
+
 export interface ForwardOptions {
   /** Per-sequence lengths (PyTorch's packed-sequence semantics), each an integer in 0..T. */
-  lengths?: ArrayLike<number> | null;
+  lengths?: Lengths | null;
+}
+
+export interface ForwardAsyncOptions extends ForwardOptions {
+  /** Aborting before the work starts rejects the promise with an AbortedError (ERR_ABORTED). */
+  signal?: AbortSignal;
 }
 
 export interface GRUOutput {
@@ -79,11 +89,14 @@ const OPTION_NAMES = new Set([
   'resetAfter', 'dropout', 'backend', 'threads', 'seed',
 ]);
 const FORWARD_OPTION_NAMES = new Set(['lengths']);
+const FORWARD_ASYNC_OPTION_NAMES = new Set(['lengths', 'signal']);
 /** No parameter tensor may hold more elements than this (a Float32Array of 4 GiB). */
 const MAX_PARAMETER_ELEMENTS = 2 ** 30;
+/** Nor all of them together more than this (8 GiB of float32). */
+const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
 function positiveInt(options: Record<string, unknown>, name: string, fallback?: number): number {
-  const value = options[name] ?? fallback;
+  const value = options[name] === undefined ? fallback : options[name];
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw argError(OptionError, `options.${name}`, 'a positive integer', value);
   }
@@ -91,7 +104,7 @@ function positiveInt(options: Record<string, unknown>, name: string, fallback?: 
 }
 
 function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const value = options[name] ?? fallback;
+  const value = options[name] === undefined ? fallback : options[name];
   if (typeof value !== 'boolean') throw argError(OptionError, `options.${name}`, 'a boolean', value);
   return value;
 }
@@ -142,12 +155,12 @@ export class GRU {
     this.batchFirst = bool(o, 'batchFirst', false);
     this.bias = bool(o, 'bias', true);
     this.resetAfter = bool(o, 'resetAfter', true);
-    const dropout = o.dropout ?? 0;
+    const dropout = o.dropout === undefined ? 0 : o.dropout;
     if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) {
       throw argError(OptionError, 'options.dropout', 'a probability in [0, 1]', dropout);
     }
     this.dropout = dropout;
-    const backend = o.backend ?? 'auto';
+    const backend = o.backend === undefined ? 'auto' : o.backend;
     if (backend !== 'auto' && backend !== 'native' && backend !== 'js') {
       throw argError(OptionError, 'options.backend', "'auto', 'native' or 'js'", backend);
     }
@@ -163,6 +176,12 @@ export class GRU {
     if (widest > MAX_PARAMETER_ELEMENTS) {
       throw argError(OptionError, 'options', `sizes whose largest weight holds at most 2^30 elements`,
         `inputSize ${this.inputSize}, hiddenSize ${H} (${widest} elements)`, { gotIsText: true });
+    }
+    const layerParams = (input: number) => D * (3 * H * input + 3 * H * H + (this.bias ? 6 * H : 0));
+    const total = layerParams(this.inputSize) + (this.numLayers - 1) * layerParams(D * H);
+    if (total > MAX_TOTAL_PARAMETERS) {
+      throw argError(OptionError, 'options', 'sizes whose parameters hold at most 2^31 elements in all',
+        `numLayers ${this.numLayers}, inputSize ${this.inputSize}, hiddenSize ${H} (${total} elements)`, { gotIsText: true });
     }
     this.engine = selectBackend(backend);
     this.specs = this.parameterSpecs();
@@ -231,7 +250,7 @@ export class GRU {
     if (missing.length > 0 || unexpected.length > 0) {
       const parts: string[] = [];
       if (missing.length) parts.push(`missing ${missing.join(', ')}`);
-      if (unexpected.length) parts.push(`unexpected ${unexpected.join(', ')}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.map(String).join(', ')}`);
       throw new StateDictError(
         `stateDict: expected exactly the parameters of this GRU (${this.describeConfig()}): ${parts.join('; ')}`,
       );
@@ -284,21 +303,26 @@ export class GRU {
   }
 
   /** Runs the GRU over x (see GRUOutput for shapes). h0 defaults to zeros. */
-  forward(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): GRUOutput {
+  forward(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): GRUOutput {
     const call = this.prepare(x, h0, options);
     const result = this.backendModel().forward(call.batch);
     return call.wrap(result.output, result.hidden);
   }
 
   /** forward, settled asynchronously; argument errors reject the promise. */
-  async forwardAsync(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): Promise<GRUOutput> {
-    const call = this.prepare(x, h0, options);
-    const result = await this.backendModel().forwardAsync(call.batch);
+  async forwardAsync(x: TensorLike, h0?: TensorLike | null, options?: ForwardAsyncOptions | null): Promise<GRUOutput> {
+    const call = this.prepare(x, h0, options, FORWARD_ASYNC_OPTION_NAMES);
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw argError(ArgumentError, 'options.signal', 'an AbortSignal', signal);
+    }
+    if (signal?.aborted) throw abortedError(signal);
+    const result = await this.backendModel().forwardAsync(call.batch, signal);
     return call.wrap(result.output, result.hidden);
   }
 
   /** forward in training mode (dropout on), keeping what backward needs. */
-  forwardTrain(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions): TrainingRun {
+  forwardTrain(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): TrainingRun {
     const call = this.prepare(x, h0, options);
     const masks = this.dropoutMasks(call.batch);
     const run = this.backendModel().forwardTrain(call.batch, masks);
@@ -343,7 +367,8 @@ export class GRU {
   }
 
   /** Checks forward's arguments and builds the backend's batch and the result's shapes. */
-  private prepare(xArg: TensorLike, h0Arg: TensorLike | null | undefined, options: ForwardOptions | undefined) {
+  private prepare(xArg: TensorLike, h0Arg: TensorLike | null | undefined, options: ForwardOptions | null | undefined,
+    knownOptions = FORWARD_OPTION_NAMES) {
     const x = toTensor(xArg, 'x');
     const I = this.inputSize;
     const H = this.hiddenSize;
@@ -367,10 +392,10 @@ export class GRU {
       }
       h0 = h.data;
     }
-    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
       throw argError(OptionError, 'options', 'an object such as { lengths }', options);
     }
-    if (options) checkKnownKeys(options, FORWARD_OPTION_NAMES, 'options');
+    if (options) checkKnownKeys(options, knownOptions, 'options');
     const lengths = readLengths(options?.lengths, batch, steps);
     const outputShape = batched
       ? this.batchFirst ? [batch, steps, DH] : [steps, batch, DH]
@@ -454,7 +479,11 @@ function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
     if (!(v.data instanceof Float32Array) && !(v.data instanceof Float64Array)) {
       throw argError(StateDictError, `${arg}.data`, 'a Float32Array', v.data);
     }
-    shape = checkShape(v.shape, `${arg}.shape`);
+    try {
+      shape = checkShape(v.shape, `${arg}.shape`);
+    } catch (error) {
+      throw new StateDictError((error as Error).message);
+    }
     data = Float32Array.from(v.data);
   } else if (ArrayBuffer.isView(value)) {
     throw argError(StateDictError, arg, 'a Tensor, Float32Array, Float64Array or number array', value);

@@ -1,9 +1,11 @@
 export { GRU } from './gru.js';
 export type {
+  ForwardAsyncOptions,
   ForwardOptions,
   GRUGradients,
   GRUOptions,
   GRUOutput,
+  Lengths,
   StateDict,
   StateDictInput,
   StateDictValue,
@@ -14,6 +16,7 @@ export type { NestedNumberArray, Tensor, TensorData, TensorLike } from './tensor
 export { backendInfo } from './backend/index.js';
 export type { BackendChoice, BackendInfo } from './backend/index.js';
 export {
+  AbortedError,
   ArgumentError,
   BackendUnavailableError,
   DTypeError,

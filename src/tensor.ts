@@ -63,6 +63,9 @@ function flattenInto(
   path: string,
 ): number {
   if (depth === shape.length) {
+    if (Array.isArray(value)) {
+      throw argError(ShapeError, path, `a number (the nested array must be rectangular, shape ${formatShape(shape)})`, value);
+    }
     if (typeof value !== 'number') {
       throw argError(DTypeError, path, 'a number', value);
     }

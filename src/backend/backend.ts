@@ -57,7 +57,8 @@ export interface TrainingRun extends ForwardResult {
 
 export interface BackendModel {
   forward(batch: SequenceBatch): ForwardResult;
-  forwardAsync(batch: SequenceBatch): Promise<ForwardResult>;
+  /** forward on the backend's own schedule; `signal` aborts it if it has not started. */
+  forwardAsync(batch: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult>;
   /**
    * Forward in training mode, keeping what backward needs. dropoutMasks, when given, holds one
    * mask per layer boundary (numLayers - 1 of them), each [T, B, D*H] time-first, whose values (0 or

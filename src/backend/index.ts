@@ -19,7 +19,7 @@ export function selectBackend(choice: BackendChoice): Backend {
   const native = loadNative();
   if (native.backend) return native.backend;
   if (choice === 'native') {
-    throw new BackendUnavailableError(`backend: 'native' was requested but is unavailable: ${native.reason}`);
+    throw new BackendUnavailableError(`options.backend: 'native' was requested but is unavailable: ${native.reason}`);
   }
   return jsBackend;
 }

@@ -13,6 +13,7 @@ import type {
   TrainingRun,
 } from '../backend.js';
 import { backwardDirection, forwardDirection, PackedDirection, type DirectionTape } from './direction.js';
+import { abortedError } from '../../errors.js';
 import { GemmScratch } from './gemm.js';
 import { makeSchedule, seqLayout, type Schedule, type SeqLayout } from './schedule.js';
 
@@ -38,10 +39,11 @@ class JsModel implements BackendModel {
     return this.run(batch, null, false).result;
   }
 
-  forwardAsync(batch: SequenceBatch): Promise<ForwardResult> {
+  forwardAsync(batch: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
     return new Promise((resolve, reject) => {
       setImmediate(() => {
         try {
+          if (signal?.aborted) throw abortedError(signal);
           resolve(this.forward(batch));
         } catch (error) {
           reject(error);

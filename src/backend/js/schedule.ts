@@ -62,11 +62,6 @@ export function seqLayout(steps: number, batch: number, width: number, batchFirs
   return batchFirst ? { tStride: 1, bStride: steps, width } : { tStride: batch, bStride: 1, width };
 }
 
-/** The time index that row i visits at step s, in the forward or the reverse direction. */
-export function timeAt(sched: Schedule, i: number, s: number, reverse: boolean): number {
-  return reverse ? sched.len[i] - 1 - s : s;
-}
-
 /** Copies `width` columns from `col` of every running (t, b) row of src into packed order. */
 export function gatherPacked(
   src: Float32Array,
