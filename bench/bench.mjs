@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// @ts-check
 /**
  * fastgru's benchmark: forward and forward+backward on the four standard shapes, for every backend
  * that runs here, side by side in one run. Prints median ms and GFLOP/s and writes the figures to
  * bench/results/<name>.json.
  *
  *   npm run bench                      all shapes, both passes
- *   node bench/bench.mjs --shapes serve,d2l --passes forward --budget 2 --out my-run
+ *   node bench/bench.mjs --shapes serve,d2l --passes forward --forms after --budget 2 --out my-run
  *
  * FLOPs: forward = 2·T·B·3H·(I + H) per layer and direction; forward+backward = 3× forward.
  */
@@ -24,7 +23,7 @@ export const SHAPES = {
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
-  const args = { shapes: Object.keys(SHAPES), passes: ['forward', 'train'], budget: 3, minRuns: 3, out: 'latest', resetAfter: true };
+  const args = { shapes: Object.keys(SHAPES), passes: ['forward', 'train'], budget: 3, minRuns: 3, out: 'latest', forms: ['after', 'before'] };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
     const value = argv[i + 1];
@@ -33,11 +32,12 @@ function parseArgs(argv) {
     else if (key === '--budget') args.budget = Number(value);
     else if (key === '--min-runs') args.minRuns = Number(value);
     else if (key === '--out') args.out = value;
-    else if (key === '--reset-before') { args.resetAfter = false; i--; }
-    else if (key === '--help') { console.log('usage: bench.mjs [--shapes a,b] [--passes forward,train] [--budget s] [--min-runs n] [--out name] [--reset-before]'); process.exit(0); }
+    else if (key === '--forms') args.forms = value.split(',');
+    else if (key === '--help') { console.log('usage: bench.mjs [--shapes a,b] [--passes forward,train] [--budget s] [--min-runs n] [--out name] [--forms after,before]'); process.exit(0); }
     else throw new Error(`unknown argument ${key}`);
     i++;
   }
+  for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`unknown form ${f}; known: after (resetAfter true), before`);
   for (const s of args.shapes) if (!(s in SHAPES)) throw new Error(`unknown shape ${s}; known: ${Object.keys(SHAPES).join(', ')}`);
   return args;
 }
@@ -86,10 +86,10 @@ export function runBench(argv = process.argv.slice(2)) {
   const info = backendInfo();
   const backends = info.backend === 'native' ? ['js', 'native'] : ['js'];
   const rows = [];
-  console.log(`fastgru bench · ${os.cpus()[0]?.model ?? 'cpu'} · node ${process.version} · resetAfter ${args.resetAfter}`);
+  console.log(`fastgru bench · ${os.cpus()[0]?.model ?? 'cpu'} · node ${process.version}`);
   console.log(`backend info: ${JSON.stringify(info)}`);
   console.log('');
-  const header = ['shape', '(T,B,I,H)', 'pass', ...backends.flatMap((b) => [`${b} ms`, `${b} GFLOP/s`])];
+  const header = ['shape', '(T,B,I,H)', 'form', 'pass', ...backends.flatMap((b) => [`${b} ms`, `${b} GFLOP/s`])];
   if (backends.length > 1) header.push('native/js');
   console.log(header.join('\t'));
   for (const name of args.shapes) {
@@ -97,22 +97,24 @@ export function runBench(argv = process.argv.slice(2)) {
     const { T, B, I, H } = shape;
     const x = { data: input(T * B * I, 1), shape: [T, B, I] };
     const dOut = { data: input(T * B * H, 2), shape: [T, B, H] };
-    for (const pass of args.passes) {
-      const flops = forwardFlops(shape) * (pass === 'train' ? 3 : 1);
-      const row = { shape: name, T, B, I, H, pass, flops, results: {} };
-      for (const backend of backends) {
-        const gru = new GRU({ inputSize: I, hiddenSize: H, backend, seed: 7, resetAfter: args.resetAfter });
-        const fn = pass === 'train'
-          ? () => gru.forwardTrain(x).backward(dOut)
-          : () => gru.forward(x);
-        const t = time(fn, args.budget, args.minRuns);
-        row.results[backend] = { ...t, gflops: flops / t.medianMs / 1e6 };
+    for (const form of args.forms) {
+      for (const pass of args.passes) {
+        const flops = forwardFlops(shape) * (pass === 'train' ? 3 : 1);
+        const row = { shape: name, T, B, I, H, resetAfter: form === 'after', pass, flops, results: {} };
+        for (const backend of backends) {
+          const gru = new GRU({ inputSize: I, hiddenSize: H, backend, seed: 7, resetAfter: form === 'after' });
+          const fn = pass === 'train'
+            ? () => gru.forwardTrain(x).backward(dOut)
+            : () => gru.forward(x);
+          const t = time(fn, args.budget, args.minRuns);
+          row.results[backend] = { ...t, gflops: flops / t.medianMs / 1e6 };
+        }
+        rows.push(row);
+        const cells = [name, `(${T},${B},${I},${H})`, form, pass === 'train' ? 'fwd+bwd' : 'forward'];
+        for (const b of backends) cells.push(row.results[b].medianMs.toFixed(1), row.results[b].gflops.toFixed(2));
+        if (backends.length > 1) cells.push((row.results.js.medianMs / row.results.native.medianMs).toFixed(1) + '×');
+        console.log(cells.join('\t'));
       }
-      rows.push(row);
-      const cells = [name, `(${T},${B},${I},${H})`, pass === 'train' ? 'fwd+bwd' : 'forward'];
-      for (const b of backends) cells.push(row.results[b].medianMs.toFixed(1), row.results[b].gflops.toFixed(2));
-      if (backends.length > 1) cells.push((row.results.js.medianMs / row.results.native.medianMs).toFixed(1) + '×');
-      console.log(cells.join('\t'));
     }
   }
   const report = {
@@ -122,7 +124,6 @@ export function runBench(argv = process.argv.slice(2)) {
     cores: os.availableParallelism(),
     node: process.version,
     backendInfo: info,
-    resetAfter: args.resetAfter,
     rows,
   };
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
