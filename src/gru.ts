@@ -134,6 +134,8 @@ export class GRU {
   readonly resetAfter: boolean;
   readonly dropout: number;
   readonly seed: number | undefined;
+  /** The thread count asked for; undefined means the backend's default (the available cores). */
+  readonly threads: number | undefined;
   private readonly engine: Backend;
   private readonly specs: readonly ParameterSpec[];
   private params = new Map<string, Float32Array>();
@@ -164,7 +166,10 @@ export class GRU {
     if (backend !== 'auto' && backend !== 'native' && backend !== 'js') {
       throw argError(OptionError, 'options.backend', "'auto', 'native' or 'js'", backend);
     }
-    if (o.threads !== undefined) positiveInt(o, 'threads');
+    this.threads = o.threads === undefined ? undefined : positiveInt(o, 'threads');
+    if (this.threads !== undefined && this.threads > 1024) {
+      throw argError(OptionError, 'options.threads', 'a positive integer up to 1024', this.threads);
+    }
     const seed = o.seed;
     if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)) {
       throw argError(OptionError, 'options.seed', 'a non-negative integer', seed);
@@ -297,7 +302,7 @@ export class GRU {
         resetAfter: this.resetAfter,
         bias: this.bias,
       };
-      this.model = this.engine.createModel(config, weights);
+      this.model = this.engine.createModel(config, weights, this.threads);
     }
     return this.model;
   }

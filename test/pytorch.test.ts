@@ -1,7 +1,7 @@
 // The js backend against PyTorch 1.13: nn.GRU (resetAfter true) and a hand-written autograd GRU
 // (resetAfter false), generated in float64 by test/fixtures/make_fixtures.py.
 import { describe, it, expect } from 'vitest';
-import { GRU, tensor } from '../src/index.js';
+import { GRU, backendInfo, tensor } from '../src/index.js';
 import { expectClose } from './helpers/compare.js';
 import { loadFixtures, type FixtureTensor } from './helpers/fixtures.js';
 
@@ -9,7 +9,9 @@ const TOL = 1e-5;
 const fixtures = loadFixtures();
 const t = (f: FixtureTensor) => tensor(new Float32Array(f.data), f.shape);
 
-describe.each(['js'] as const)('PyTorch fixtures on the %s backend', (backend) => {
+const backends = backendInfo().backend === 'native' ? (['js', 'native'] as const) : (['js'] as const);
+
+describe.each(backends)('PyTorch fixtures on the %s backend', (backend) => {
   it('has every case', () => {
     expect(fixtures.length).toBe(14);
   });

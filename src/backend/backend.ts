@@ -72,6 +72,9 @@ export interface Backend {
   /** The instruction set the kernels use: 'js' for the TypeScript backend. */
   readonly isa: string;
   readonly threads: number;
-  /** Builds a model around the given weights; the backend may pack or copy them. */
-  createModel(config: GruConfig, weights: readonly LayerWeights[]): BackendModel;
+  /**
+   * Builds a model around the given weights (the backend may pack or copy them). `threads` is the
+   * model's thread count, default the backend's.
+   */
+  createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number): BackendModel;
 }

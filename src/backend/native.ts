@@ -1,18 +1,165 @@
 /**
- * The native backend's loader: the only file that touches the addon. Until the addon is built it
- * reports why it is unavailable, and the facade falls back to (or, when 'native' was asked for,
- * refuses with) that reason.
+ * The native backend: the only file that touches the addon. It loads it with `bindings`, hands it
+ * the error classes once, and adapts its calls to the Backend interface. When the addon cannot be
+ * loaded it says why, and the facade falls back to (or, for backend 'native', refuses with) that.
  */
-import type { Backend } from './backend.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import {
+  AbortedError,
+  abortedError,
+  ArgumentError,
+  BackendUnavailableError,
+  DTypeError,
+  FastGruError,
+  OptionError,
+  ShapeError,
+  StateDictError,
+} from '../errors.js';
+import type {
+  Backend,
+  BackendModel,
+  ForwardResult,
+  GruConfig,
+  LayerWeights,
+  SequenceBatch,
+  TrainingRun,
+} from './backend.js';
 
-export type NativeLoad = { backend: Backend; reason?: undefined } | { backend: null; reason: string };
+interface AddonTape {
+  readonly bytes: number;
+}
+
+interface AddonModel {
+  readonly isa: string;
+  forward(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
+    lengths: Int32Array | null, threads: number): ForwardResult;
+  forwardAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
+    lengths: Int32Array | null, threads: number, cancel: Int32Array | null): Promise<ForwardResult>;
+  forwardTrain(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
+    lengths: Int32Array | null, masks: Float32Array[] | null, threads: number): ForwardResult & { tape: AddonTape };
+  backward(tape: AddonTape, dOutput: Float32Array | null, dHidden: Float32Array | null, threads: number): {
+    dInput: Float32Array;
+    dH0: Float32Array;
+    grads: LayerWeights[];
+  };
+}
+
+export interface Addon {
+  init(makeError: (code: string, message: string) => Error): void;
+  info(): { isa: string; isas: string[]; defaultThreads: number; cpu: { avx2: boolean; avx512f: boolean; neon: boolean } };
+  fmaPeak(threads: number, seconds: number): number;
+  Model: new (config: Record<string, number | boolean>, weights: readonly LayerWeights[]) => AddonModel;
+}
+
+const ERROR_CLASSES: Record<string, new (message: string) => FastGruError> = {
+  ERR_SHAPE: ShapeError,
+  ERR_DTYPE: DTypeError,
+  ERR_ARGUMENT: ArgumentError,
+  ERR_OPTION: OptionError,
+  ERR_STATE_DICT: StateDictError,
+  ERR_ABORTED: AbortedError,
+  ERR_ISA: BackendUnavailableError,
+};
+
+function makeError(code: string, message: string): Error {
+  const ErrorClass = ERROR_CLASSES[code];
+  return ErrorClass ? new ErrorClass(message) : new FastGruError(code, message);
+}
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+/** Written by scripts/install.mjs when the native build failed: the reason, for backendInfo(). */
+export const BUILD_FAILURE_FILE = `${root}build/fastgru-build-failure.txt`;
+
+export type NativeLoad =
+  | { backend: Backend; addon: Addon; reason?: undefined }
+  | { backend: null; addon: null; reason: string };
 
 let cached: NativeLoad | null = null;
 
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0];
+}
+
 export function loadNative(): NativeLoad {
-  cached ??= {
-    backend: null,
-    reason: 'this build of fastgru has no native addon (it is not compiled yet); the js backend runs everything',
-  };
+  if (cached) return cached;
+  if (process.env.FASTGRU_BACKEND === 'js') {
+    cached = { backend: null, addon: null, reason: 'FASTGRU_BACKEND=js is set' };
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const bindings = require('bindings') as (options: { bindings: string; module_root: string }) => Addon;
+    const addon = bindings({ bindings: 'fastgru', module_root: root });
+    addon.init(makeError);
+    const info = addon.info(); // throws for a FASTGRU_ISA this CPU cannot run
+    cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon };
+  } catch (error) {
+    const built = existsSync(BUILD_FAILURE_FILE) ? readFileSync(BUILD_FAILURE_FILE, 'utf8').trim() : '';
+    const reason = built
+      ? `the native build failed at install: ${built}`
+      : error instanceof FastGruError
+        ? error.message
+        : `the native addon did not load: ${firstLine(error)}`;
+    cached = { backend: null, addon: null, reason };
+  }
   return cached;
+}
+
+function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backend {
+  return {
+    name: 'native',
+    isa,
+    threads: defaultThreads,
+    createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number): BackendModel {
+      return new NativeModel(addon, config, weights, threads ?? defaultThreads);
+    },
+  };
+}
+
+class NativeModel implements BackendModel {
+  private readonly handle: AddonModel;
+
+  constructor(addon: Addon, config: GruConfig, weights: readonly LayerWeights[], private readonly threads: number) {
+    this.handle = new addon.Model({ ...config }, weights);
+  }
+
+  forward(b: SequenceBatch): ForwardResult {
+    return this.handle.forward(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads);
+  }
+
+  forwardAsync(b: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    // Aborting flips the flag the worker reads before it starts.
+    const cancel = signal ? new Int32Array(1) : null;
+    const onAbort = () => {
+      cancel![0] = 1;
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const pending = this.handle.forwardAsync(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads, cancel);
+    return pending.then(
+      (result) => {
+        signal?.removeEventListener('abort', onAbort);
+        return result;
+      },
+      (error: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error instanceof AbortedError && signal) throw abortedError(signal);
+        throw error;
+      },
+    );
+  }
+
+  forwardTrain(b: SequenceBatch, dropoutMasks: Float32Array[] | null): TrainingRun {
+    const run = this.handle.forwardTrain(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, dropoutMasks, this.threads);
+    return {
+      output: run.output,
+      hidden: run.hidden,
+      backward: (dOutput, dHidden) => {
+        const g = this.handle.backward(run.tape, dOutput, dHidden, this.threads);
+        return { dInput: g.dInput, dH0: g.dH0, weights: g.grads };
+      },
+    };
+  }
 }

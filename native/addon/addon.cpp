@@ -1,0 +1,540 @@
+// fastgru's N-API layer: converts and checks arguments, pins what async work reads, queues work,
+// and turns every C++ exception into a JS error with a stable code. It knows nothing of GEMM; the
+// core computes. Context-aware: all state lives in one per-environment AddonData.
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "../core/cpu.h"
+#include "../core/gru.h"
+#include "../core/thread_pool.h"
+
+namespace {
+
+using fastgru::Error;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+// The per-environment state (one per main thread or worker): node-addon-api keeps the instance.
+class Addon;
+Addon* addon_of(Napi::Env env);
+Napi::FunctionReference& make_error_ref(Napi::Env env);
+Napi::FunctionReference& tape_ctor_ref(Napi::Env env);
+
+Napi::Error make_js_error(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::FunctionReference& make_error = make_error_ref(env);
+  if (!make_error.IsEmpty()) {
+    Napi::Value e = make_error.Call({Napi::String::New(env, code), Napi::String::New(env, message)});
+    if (e.IsObject()) return Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+// Runs a callback body, converting every C++ exception into a JS exception: nothing escapes into
+// Node. Napi::Error (already a JS error) passes through.
+template <class F>
+Napi::Value guarded(Napi::Env env, F body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const Error& e) {
+    throw make_js_error(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw make_js_error(env, "ERR_OUT_OF_MEMORY", "fastgru: out of memory");
+  } catch (const std::exception& e) {
+    throw make_js_error(env, "ERR_INTERNAL", std::string("fastgru: internal error: ") + e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument conversion: each helper names the argument in its error.
+// ---------------------------------------------------------------------------------------------
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsNumber()) return std::to_string(v.As<Napi::Number>().DoubleValue());
+  if (v.IsString()) return "a string";
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      default: return "another typed array";
+    }
+  }
+  if (v.IsArray()) return "an array";
+  if (v.IsFunction()) return "a function";
+  if (v.IsObject()) return "an object";
+  return "a value of another type";
+}
+
+[[noreturn]] void fail(const char* code, const std::string& arg, const std::string& expected, const std::string& got) {
+  throw Error(code, arg + ": expected " + expected + ", got " + got);
+}
+
+int64_t to_int(const Napi::Value& v, const std::string& arg, int64_t lo, int64_t hi) {
+  if (!v.IsNumber()) fail("ERR_ARGUMENT", arg, "an integer", describe(v));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= double(lo) && d <= double(hi)) || d != double(int64_t(d)))
+    fail("ERR_ARGUMENT", arg, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi), describe(v));
+  return int64_t(d);
+}
+
+bool to_bool(const Napi::Value& v, const std::string& arg) {
+  if (!v.IsBoolean()) fail("ERR_ARGUMENT", arg, "a boolean", describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+template <class T>
+struct ArrayArg {
+  T* data = nullptr;
+  size_t length = 0;
+};
+
+// A typed array of the given type and, unless expected < 0, exactly `expected` elements.
+// A detached buffer is an error, never a null pointer handed to the core.
+template <class T>
+ArrayArg<T> to_array(const Napi::Value& v, napi_typedarray_type type, const char* type_name, const std::string& arg,
+                     int64_t expected) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    fail(v.IsTypedArray() ? "ERR_DTYPE" : "ERR_ARGUMENT", arg, std::string("a ") + type_name, describe(v));
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ArrayBuffer().IsDetached()) fail("ERR_ARGUMENT", arg, std::string("a ") + type_name, "a detached buffer");
+  const size_t n = ta.ElementLength();
+  if (expected >= 0 && int64_t(n) != expected)
+    fail("ERR_SHAPE", arg, std::to_string(expected) + " elements", std::to_string(n) + " elements");
+  ArrayArg<T> out;
+  out.length = n;
+  out.data = n ? reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset()) : nullptr;
+  return out;
+}
+
+ArrayArg<float> to_floats(const Napi::Value& v, const std::string& arg, int64_t expected) {
+  return to_array<float>(v, napi_float32_array, "Float32Array", arg, expected);
+}
+
+ArrayArg<float> to_floats_or_null(const Napi::Value& v, const std::string& arg, int64_t expected) {
+  if (v.IsNull() || v.IsUndefined()) return {};
+  return to_floats(v, arg, expected);
+}
+
+Napi::Float32Array new_floats(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, size_t(n)); }
+
+float* data_of(Napi::Float32Array a) { return a.ElementLength() ? a.Data() : nullptr; }
+
+// ---------------------------------------------------------------------------------------------
+// Model
+// ---------------------------------------------------------------------------------------------
+
+struct Call {
+  fastgru::SequenceBatch batch;
+  fastgru::CallSizes sizes{};
+  int threads = 1;
+};
+
+class TapeWrap;
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {InstanceMethod<&ModelWrap::Forward>("forward"),
+                        InstanceMethod<&ModelWrap::ForwardAsync>("forwardAsync"),
+                        InstanceMethod<&ModelWrap::ForwardTrain>("forwardTrain"),
+                        InstanceMethod<&ModelWrap::Backward>("backward"),
+                        InstanceAccessor<&ModelWrap::Isa>("isa")});
+  }
+
+  ModelWrap(const Napi::CallbackInfo& info);
+  ~ModelWrap() override {
+    if (model_) Napi::MemoryManagement::AdjustExternalMemory(env_, -model_->packed_bytes());
+  }
+
+  std::shared_ptr<const fastgru::Model> model() const { return model_; }
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
+  Napi::Value ForwardTrain(const Napi::CallbackInfo& info);
+  Napi::Value Backward(const Napi::CallbackInfo& info);
+  Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->kernels().name); }
+
+  // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
+  Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;
+
+  napi_env env_;
+  std::shared_ptr<const fastgru::Model> model_;
+};
+
+Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) const {
+  const fastgru::GruConfig& c = model_->config();
+  Call call;
+  fastgru::SequenceBatch& b = call.batch;
+  b.steps = to_int(info[1], "steps", 0, int64_t(1) << 40);
+  b.batch = to_int(info[2], "batch", 0, int64_t(1) << 40);
+  b.batch_first = to_bool(info[3], "batchFirst");
+  const Napi::Value lv = info[5];
+  if (!lv.IsNull() && !lv.IsUndefined()) {
+    ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "Int32Array", "lengths", b.batch);
+    b.lengths = l.data;
+  }
+  // Sizes (and lengths) are checked before any buffer length is compared against a product.
+  b.x = nullptr;
+  call.sizes = fastgru::check_batch(c, b);
+  b.x = to_floats(info[0], "x", call.sizes.x).data;
+  b.h0 = to_floats_or_null(info[4], "h0", call.sizes.h).data;
+  call.threads = int(to_int(info[threads_at], "threads", 1, 1024));
+  return call;
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) fail("ERR_ARGUMENT", "config", "an object", describe(info[0]));
+    Napi::Object o = info[0].As<Napi::Object>();
+    fastgru::GruConfig c;
+    c.input_size = int(to_int(o.Get("inputSize"), "config.inputSize", 1, 1 << 30));
+    c.hidden_size = int(to_int(o.Get("hiddenSize"), "config.hiddenSize", 1, 1 << 30));
+    c.num_layers = int(to_int(o.Get("numLayers"), "config.numLayers", 1, 1 << 20));
+    c.num_directions = int(to_int(o.Get("numDirections"), "config.numDirections", 1, 2));
+    c.reset_after = to_bool(o.Get("resetAfter"), "config.resetAfter");
+    c.bias = to_bool(o.Get("bias"), "config.bias");
+    fastgru::check_config(c);
+    if (!info[1].IsArray()) fail("ERR_ARGUMENT", "weights", "an array", describe(info[1]));
+    Napi::Array list = info[1].As<Napi::Array>();
+    const int64_t count = int64_t(c.num_layers) * c.num_directions;
+    if (int64_t(list.Length()) != count)
+      fail("ERR_STATE_DICT", "weights", std::to_string(count) + " layer-directions", std::to_string(list.Length()));
+    const int64_t H = c.hidden_size;
+    std::vector<fastgru::DirectionWeights> weights(static_cast<size_t>(count));
+    for (int64_t k = 0; k < count; k++) {
+      const std::string arg = "weights[" + std::to_string(k) + "]";
+      Napi::Value item = list.Get(uint32_t(k));
+      if (!item.IsObject()) fail("ERR_ARGUMENT", arg, "an object { wIh, wHh, bIh, bHh }", describe(item));
+      Napi::Object w = item.As<Napi::Object>();
+      const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
+      weights[k].w_ih = to_floats(w.Get("wIh"), arg + ".wIh", 3 * H * I).data;
+      weights[k].w_hh = to_floats(w.Get("wHh"), arg + ".wHh", 3 * H * H).data;
+      if (c.bias) {
+        weights[k].b_ih = to_floats(w.Get("bIh"), arg + ".bIh", 3 * H).data;
+        weights[k].b_hh = to_floats(w.Get("bHh"), arg + ".bHh", 3 * H).data;
+      }
+    }
+    model_ = std::make_shared<const fastgru::Model>(c, weights, fastgru::active_kernels());
+    Napi::MemoryManagement::AdjustExternalMemory(env, model_->packed_bytes());
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const Call call = read_call(info, 6);
+    Napi::Float32Array output = new_floats(env, call.sizes.output);
+    Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    model_->forward(call.batch, data_of(output), data_of(hidden), fastgru::default_pool(), call.threads);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("output", output);
+    result.Set("hidden", hidden);
+    return result;
+  });
+}
+
+// forwardAsync: the inputs are copied when the call is made, so transferring or detaching the
+// caller's buffers while the work runs cannot reach the worker; the outputs are allocated here and
+// held by references until the promise settles, and the caller sees them only then.
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<const fastgru::Model> model, const Call& call,
+                Napi::Int32Array cancel)
+      : Napi::AsyncWorker(env, "fastgru.forwardAsync"), deferred_(Napi::Promise::Deferred::New(env)),
+        model_(std::move(model)), call_(call) {
+    const fastgru::SequenceBatch& b = call.batch;
+    x_.assign(b.x, b.x + call.sizes.x);
+    if (b.h0) h0_.assign(b.h0, b.h0 + call.sizes.h);
+    if (b.lengths) lengths_.assign(b.lengths, b.lengths + b.batch);
+    call_.batch.x = x_.data();
+    call_.batch.h0 = b.h0 ? h0_.data() : nullptr;
+    call_.batch.lengths = b.lengths ? lengths_.data() : nullptr;
+    Napi::Float32Array output = new_floats(env, call.sizes.output);
+    Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    out_ = data_of(output);
+    hid_ = data_of(hidden);
+    output_ = Napi::Persistent(output);
+    hidden_ = Napi::Persistent(hidden);
+    if (!cancel.IsEmpty()) {
+      cancel_ = Napi::Persistent(cancel);
+      cancel_flag_ = cancel.Data();
+    }
+  }
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (cancel_flag_ && __atomic_load_n(cancel_flag_, __ATOMIC_ACQUIRE) != 0) {
+      aborted_ = true;
+      return;
+    }
+    try {
+      model_->forward(call_.batch, out_, hid_, fastgru::default_pool(), call_.threads);
+    } catch (const Error& e) {
+      code_ = e.code();
+      message_ = e.what();
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_OUT_OF_MEMORY";
+      message_ = "fastgru: out of memory";
+    } catch (const std::exception& e) {
+      code_ = "ERR_INTERNAL";
+      message_ = std::string("fastgru: internal error: ") + e.what();
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (aborted_) {
+      deferred_.Reject(make_js_error(env, "ERR_ABORTED", "the call was aborted before it ran").Value());
+    } else if (!code_.empty()) {
+      deferred_.Reject(make_js_error(env, code_, message_).Value());
+    } else {
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("output", output_.Value());
+      result.Set("hidden", hidden_.Value());
+      deferred_.Resolve(result);
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<const fastgru::Model> model_;
+  Call call_;
+  std::vector<float> x_, h0_;
+  std::vector<int32_t> lengths_;
+  float* out_ = nullptr;
+  float* hid_ = nullptr;
+  Napi::Reference<Napi::Float32Array> output_, hidden_;
+  Napi::Reference<Napi::Int32Array> cancel_;
+  int32_t* cancel_flag_ = nullptr;
+  bool aborted_ = false;
+  std::string code_, message_;
+};
+
+Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const Call call = read_call(info, 6);
+    Napi::Int32Array cancel;
+    if (!info[7].IsNull() && !info[7].IsUndefined()) {
+      to_array<int32_t>(info[7], napi_int32_array, "Int32Array", "cancel", 1);
+      cancel = info[7].As<Napi::Int32Array>();
+    }
+    auto* worker = new ForwardWorker(env, model_, call, cancel);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------
+
+class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tape", {InstanceAccessor<&TapeWrap::Bytes>("bytes")});
+  }
+  TapeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapeWrap>(info), env_(info.Env()) {}
+  ~TapeWrap() override {
+    if (tape_) Napi::MemoryManagement::AdjustExternalMemory(env_, -tape_->bytes());
+  }
+
+  void set(std::shared_ptr<const fastgru::Model> model, std::unique_ptr<fastgru::Tape> tape, const Call& call) {
+    model_ = std::move(model);
+    tape_ = std::move(tape);
+    call_ = call;
+    Napi::MemoryManagement::AdjustExternalMemory(env_, tape_->bytes());
+  }
+  const fastgru::Model* model() const { return model_.get(); }
+  const fastgru::Tape* tape() const { return tape_.get(); }
+  const Call& call() const { return call_; }
+
+ private:
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), tape_ ? double(tape_->bytes()) : 0.0);
+  }
+  napi_env env_;
+  std::shared_ptr<const fastgru::Model> model_;  // the tape's model outlives the JS model object
+  std::unique_ptr<fastgru::Tape> tape_;
+  Call call_;
+};
+
+Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const Call call = read_call(info, 7);
+    const fastgru::GruConfig& c = model_->config();
+    std::vector<const float*> masks;
+    const Napi::Value mv = info[6];
+    if (!mv.IsNull() && !mv.IsUndefined()) {
+      if (!mv.IsArray()) fail("ERR_ARGUMENT", "dropoutMasks", "an array of Float32Array", describe(mv));
+      Napi::Array list = mv.As<Napi::Array>();
+      if (int64_t(list.Length()) != c.num_layers - 1)
+        fail("ERR_ARGUMENT", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks", std::to_string(list.Length()));
+      for (uint32_t l = 0; l < list.Length(); l++)
+        masks.push_back(to_floats(list.Get(l), "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
+    }
+    Napi::Float32Array output = new_floats(env, call.sizes.output);
+    Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    std::unique_ptr<fastgru::Tape> tape =
+        model_->forward_train(call.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
+                              fastgru::default_pool(), call.threads);
+    Napi::Object tape_obj = tape_ctor_ref(env).New({});
+    Call kept = call;
+    kept.batch.x = nullptr;  // the tape holds its own copy; nothing points at the caller's buffers
+    kept.batch.h0 = nullptr;
+    kept.batch.lengths = nullptr;
+    TapeWrap::Unwrap(tape_obj)->set(model_, std::move(tape), kept);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("output", output);
+    result.Set("hidden", hidden);
+    result.Set("tape", tape_obj);
+    return result;
+  });
+}
+
+Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(tape_ctor_ref(env).Value()))
+      fail("ERR_ARGUMENT", "tape", "the tape of a forwardTrain call", describe(info[0]));
+    TapeWrap* tw = TapeWrap::Unwrap(info[0].As<Napi::Object>());
+    if (!tw->tape()) fail("ERR_ARGUMENT", "tape", "the tape of a forwardTrain call", "an empty tape");
+    if (tw->model() != model_.get()) fail("ERR_ARGUMENT", "tape", "a tape of this model", "a tape of another model");
+    const Call& call = tw->call();
+    const fastgru::GruConfig& c = model_->config();
+    const float* d_out = to_floats_or_null(info[1], "dOutput", call.sizes.output).data;
+    const float* d_hid = to_floats_or_null(info[2], "dHidden", call.sizes.h).data;
+    const int threads = int(to_int(info[3], "threads", 1, 1024));
+    const int D = c.num_directions;
+    const int64_t H = c.hidden_size;
+    Napi::Float32Array d_input = new_floats(env, call.sizes.x);
+    Napi::Float32Array d_h0 = new_floats(env, call.sizes.h);
+    Napi::Array grads = Napi::Array::New(env);
+    std::vector<fastgru::DirectionGradients> outs;
+    for (int k = 0; k < c.num_layers * D; k++) {
+      const int64_t I = k < D ? c.input_size : D * H;
+      Napi::Object g = Napi::Object::New(env);
+      Napi::Float32Array w_ih = new_floats(env, 3 * H * I), w_hh = new_floats(env, 3 * H * H);
+      fastgru::DirectionGradients o;
+      o.w_ih = w_ih.Data();
+      o.w_hh = w_hh.Data();
+      g.Set("wIh", w_ih);
+      g.Set("wHh", w_hh);
+      if (c.bias) {
+        Napi::Float32Array b_ih = new_floats(env, 3 * H), b_hh = new_floats(env, 3 * H);
+        o.b_ih = b_ih.Data();
+        o.b_hh = b_hh.Data();
+        g.Set("bIh", b_ih);
+        g.Set("bHh", b_hh);
+      } else {
+        g.Set("bIh", env.Null());
+        g.Set("bHh", env.Null());
+      }
+      grads.Set(uint32_t(k), g);
+      outs.push_back(o);
+    }
+    model_->backward(*tw->tape(), d_out, d_hid, data_of(d_input), data_of(d_h0), outs, fastgru::default_pool(),
+                     threads);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("dInput", d_input);
+    result.Set("dH0", d_h0);
+    result.Set("grads", grads);
+    return result;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module functions
+// ---------------------------------------------------------------------------------------------
+
+Napi::Value JsInit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsFunction()) fail("ERR_ARGUMENT", "makeError", "a function (code, message) => Error", describe(info[0]));
+    make_error_ref(env) = Napi::Persistent(info[0].As<Napi::Function>());
+    return env.Undefined();
+  });
+}
+
+Napi::Value JsInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    const fastgru::CpuFeatures& f = fastgru::cpu_features();
+    Napi::Array isas = Napi::Array::New(env);
+    const std::vector<std::string> list = fastgru::available_isas();
+    for (size_t i = 0; i < list.size(); i++) isas.Set(uint32_t(i), Napi::String::New(env, list[i]));
+    o.Set("isas", isas);
+    o.Set("defaultThreads", Napi::Number::New(env, fastgru::default_threads()));
+    Napi::Object cpu = Napi::Object::New(env);
+    cpu.Set("avx2", Napi::Boolean::New(env, f.avx2_fma));
+    cpu.Set("avx512f", Napi::Boolean::New(env, f.avx512f));
+    cpu.Set("neon", Napi::Boolean::New(env, f.neon));
+    o.Set("cpu", cpu);
+    // Last, so a bad FASTGRU_ISA still reports the rest before it throws.
+    o.Set("isa", Napi::String::New(env, fastgru::active_kernels().name));
+    return o;
+  });
+}
+
+Napi::Value JsFmaPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int threads = int(to_int(info[0], "threads", 1, 1024));
+    const double seconds = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;
+    if (!(seconds > 0 && seconds <= 60)) fail("ERR_ARGUMENT", "seconds", "a number in (0, 60]", describe(info[1]));
+    return Napi::Number::New(env, fastgru::fma_peak_gflops(fastgru::active_kernels(), fastgru::default_pool(),
+                                                           threads, seconds));
+  });
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    Napi::Function model = ModelWrap::Define(env);
+    Napi::Function tape = TapeWrap::Define(env);
+    model_ctor = Napi::Persistent(model);
+    tape_ctor = Napi::Persistent(tape);
+    exports.Set("Model", model);
+    exports.Set("Tape", tape);
+    exports.Set("init", Napi::Function::New(env, JsInit, "init"));
+    exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
+    exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
+  }
+  Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
+  Napi::FunctionReference model_ctor;
+  Napi::FunctionReference tape_ctor;
+};
+
+Addon* addon_of(Napi::Env env) { return env.GetInstanceData<Addon>(); }
+Napi::FunctionReference& make_error_ref(Napi::Env env) { return addon_of(env)->make_error; }
+Napi::FunctionReference& tape_ctor_ref(Napi::Env env) { return addon_of(env)->tape_ctor; }
+
+}  // namespace
+
+NODE_API_ADDON(Addon)

@@ -1,0 +1,85 @@
+// Packing and the blocked GEMM driver. The driver decides which micro-tile runs where; the tiles
+// themselves (kernels/*) are chosen by ISA. C is always an internal buffer whose rows span whole
+// panels, so the tiles never need a partial store.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "kernels/kernels.h"
+
+namespace fastgru {
+
+// K-block: one B panel slice of kKC x panel-width floats stays in L1 while the rows stream past.
+constexpr int kKC = 256;
+// Rows of A per block: an A block of kMC x kKC floats stays in L2.
+constexpr int kMC = 128;
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], AlignedFree>;
+// A zero-filled, 64-byte aligned buffer of n floats (n may be 0).
+Buffer make_buffer(int64_t n);
+
+// B operand laid out for the tiles: `panels` panels of pw = nv * width columns, each k rows of pw.
+struct Panels {
+  const float* data = nullptr;
+  int nv = 3;
+  int pw = 0;
+  int k = 0;
+  int panels = 0;
+  const float* panel(int p) const { return data + int64_t(p) * k * pw; }
+};
+
+// A B operand packed once and owned (weights).
+struct PackedB {
+  Panels view;
+  Buffer data;
+};
+
+// Packs B[kk][c] for kk < k, c < n (rounded up to whole panels, zero past n) where
+//   B[kk][c] = src[kmap(kk) * k_stride + cmap(c) * c_stride], or 0 where a map gives -1.
+// Null maps are the identity. Used once per model for weights, so clarity beats speed here.
+PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
+               const int* kmap, const int* cmap);
+
+// Rows of a matrix: row i at ptrs[i] when ptrs is set, else at base + i * ld.
+struct Rows {
+  const float* base = nullptr;
+  int64_t ld = 0;
+  const float* const* ptrs = nullptr;
+  const float* row(int64_t i) const { return ptrs ? ptrs[i] : base + i * ld; }
+};
+struct MutRows {
+  float* base = nullptr;
+  int64_t ld = 0;
+  float* const* ptrs = nullptr;
+  float* row(int64_t i) const { return ptrs ? ptrs[i] : base + i * ld; }
+};
+
+// C[i][p*pw ...] (+)= sum_k A[i][k * acs] * B for rows [0, m) and panels [p0, p1), all of B's k.
+// load_c false overwrites C. Blocked by kMC rows and kKC of k; a row's result does not depend on
+// m, the panel range or the blocking.
+void gemm_packed(const KernelTable& kt, int64_t m, const Rows& a, int64_t acs, const Panels& b, int p0, int p1,
+                 const MutRows& c, bool load_c);
+
+// Scratch for gemm_general, one per thread: a packed A block and a packed B block.
+struct GemmWorkspace {
+  Buffer a, b;
+  int64_t a_size = 0, b_size = 0;
+  void reserve(int64_t a_floats, int64_t b_floats);
+};
+
+// C[i][j] = sum_kk A(i, kk) * B(kk, j) for rows [m0, m1), all j < n (C rows padded to whole panels
+// of nv = 3), where A(i, kk) = a[i * a_rs + kk * a_cs] and B(kk, j) = b.row(kk)[j]. Packs both
+// operands block by block; for the weight gradients, where k is every time step of the batch.
+void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
+                  int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws);
+
+// Workspace floats gemm_general needs for n columns.
+int64_t gemm_general_a_floats();
+int64_t gemm_general_b_floats(const KernelTable& kt, int n);
+
+}  // namespace fastgru

@@ -1,0 +1,726 @@
+#include "gru.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "thread_pool.h"
+
+namespace fastgru {
+
+namespace {
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// a * b, or -1 when it overflows int64 (or either is negative).
+int64_t mul_checked(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return -1;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return -1;
+  return a * b;
+}
+
+// The order in which a batch's sequences run, as PyTorch's packed sequences: sorted by length,
+// longest first (stably), so the rows running at step s are the first active[s]. Everything kept
+// per step is stored packed: step s's rows start at offset[s].
+struct Schedule {
+  int64_t steps = 0, batch = 0, rows = 0;
+  std::vector<int32_t> perm, len;
+  std::vector<int64_t> active, offset;
+
+  Schedule() = default;
+  Schedule(int64_t T, int64_t B, const int32_t* lengths) : batch(B), perm(size_t(B)), len(size_t(B)) {
+    std::iota(perm.begin(), perm.end(), 0);
+    if (lengths) std::stable_sort(perm.begin(), perm.end(), [&](int32_t a, int32_t b) { return lengths[a] > lengths[b]; });
+    for (int64_t i = 0; i < B; i++) len[i] = lengths ? lengths[perm[i]] : int32_t(T);
+    steps = B > 0 ? len[0] : 0;
+    active.assign(size_t(steps + 1), 0);
+    offset.assign(size_t(steps + 1), 0);
+    int64_t running = B;
+    for (int64_t s = 0; s < steps; s++) {
+      while (running > 0 && len[running - 1] <= s) running--;
+      active[s] = running;
+      offset[s] = rows;
+      rows += running;
+    }
+    offset[steps] = rows;
+  }
+  // The time index row i visits at step s.
+  int64_t time(int64_t i, int64_t s, bool reverse) const { return reverse ? len[i] - 1 - s : s; }
+};
+
+// Row (t, b) of a sequence buffer sits at (t * ts + b * bs) * width.
+struct Layout {
+  int64_t ts, bs, width;
+  int64_t row(int64_t t, int64_t b) const { return (t * ts + b * bs) * width; }
+};
+
+Layout seq_layout(int64_t T, int64_t B, int64_t width, bool batch_first) {
+  return batch_first ? Layout{1, T, width} : Layout{B, 1, width};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+void check_config(const GruConfig& c) {
+  if (c.input_size < 1) throw Error("ERR_OPTION", "inputSize: expected a positive integer, got " + std::to_string(c.input_size));
+  if (c.hidden_size < 1) throw Error("ERR_OPTION", "hiddenSize: expected a positive integer, got " + std::to_string(c.hidden_size));
+  if (c.num_layers < 1) throw Error("ERR_OPTION", "numLayers: expected a positive integer, got " + std::to_string(c.num_layers));
+  if (c.num_directions != 1 && c.num_directions != 2)
+    throw Error("ERR_OPTION", "numDirections: expected 1 or 2, got " + std::to_string(c.num_directions));
+  const int64_t widest = mul_checked(3LL * c.hidden_size, std::max<int64_t>(c.input_size, int64_t(c.num_directions) * c.hidden_size));
+  if (widest < 0 || widest > (int64_t(1) << 30))
+    throw Error("ERR_OPTION", "hiddenSize: expected sizes whose largest weight holds at most 2^30 elements, got inputSize " +
+                                  std::to_string(c.input_size) + ", hiddenSize " + std::to_string(c.hidden_size));
+}
+
+CallSizes check_batch(const GruConfig& c, const SequenceBatch& b) {
+  if (b.steps < 0) throw Error("ERR_SHAPE", "x: expected a non-negative number of steps, got " + std::to_string(b.steps));
+  if (b.batch < 0) throw Error("ERR_SHAPE", "x: expected a non-negative batch size, got " + std::to_string(b.batch));
+  const int64_t D = c.num_directions;
+  const int64_t tb = mul_checked(b.steps, b.batch);
+  const int64_t x = mul_checked(tb, c.input_size);
+  const int64_t out = mul_checked(tb, D * c.hidden_size);
+  const int64_t h = mul_checked(mul_checked(int64_t(c.num_layers) * D, b.batch), c.hidden_size);
+  // Internal buffers are padded to whole vectors and panels: keep every size far from overflow.
+  const int64_t limit = int64_t(1) << 40;
+  if (x < 0 || out < 0 || h < 0 || x > limit || out > limit || mul_checked(tb, 3LL * round_up(c.hidden_size, 64)) > limit)
+    throw Error("ERR_SHAPE", "x: expected sizes whose element counts fit in memory, got steps " + std::to_string(b.steps) +
+                                 " and batch " + std::to_string(b.batch));
+  if (b.lengths) {
+    for (int64_t i = 0; i < b.batch; i++) {
+      const int32_t L = b.lengths[i];
+      if (L < 0 || L > b.steps)
+        throw Error("ERR_ARGUMENT", "lengths[" + std::to_string(i) + "]: expected an integer in 0.." +
+                                        std::to_string(b.steps) + ", got " + std::to_string(L));
+    }
+  }
+  return {x, h, out};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed weights
+// ---------------------------------------------------------------------------------------------
+
+// A direction's weights, packed for every product forward and backward run. Gate columns are
+// stored in an order that keeps one unit block's gates together:
+//   reset_after: blocks of W units, each [r(W) z(W) n(W)] — one panel holds a block's three gates;
+//   reset before: [r(W) z(W)] blocks for the first product, then n in natural order.
+struct Model::Direction {
+  int input = 0;
+  std::vector<int> gate_row;  // storage column -> PyTorch row (g·H + j), or -1 for padding
+  PackedB wih, whh, whn;
+  PackedB wih_t, whh_t, whrz_t, whn_t;
+  Buffer bias_x, bias_hn;
+};
+
+Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels)
+    : config_(config), kt_(kernels) {
+  check_config(config);
+  const int H = config.hidden_size, D = config.num_directions, W = kt_.width;
+  if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
+    throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
+                                      " layer-directions, got " + std::to_string(weights.size()));
+  hp_ = int(round_up(H, W));
+  hn_ = int(round_up(H, 3 * W));
+  const int Hp = hp_;
+  for (size_t index = 0; index < weights.size(); index++) {
+    const DirectionWeights& w = weights[index];
+    if (!w.w_ih || !w.w_hh || (config.bias && (!w.b_ih || !w.b_hh)))
+      throw Error("ERR_STATE_DICT", "weights[" + std::to_string(index) + "]: a parameter is missing");
+    auto d = std::make_unique<Direction>();
+    const int I = index < size_t(D) ? config.input_size : D * H;
+    d->input = I;
+    d->gate_row.assign(size_t(3 * Hp), -1);
+    for (int c = 0; c < 3 * Hp; c++) {
+      int g, j;
+      if (config.reset_after) {
+        g = (c % (3 * W)) / W;
+        j = c / (3 * W) * W + c % W;
+      } else if (c < 2 * Hp) {
+        g = (c % (2 * W)) / W;
+        j = c / (2 * W) * W + c % W;
+      } else {
+        g = 2;
+        j = c - 2 * Hp;
+      }
+      d->gate_row[c] = j < H ? g * H + j : -1;
+    }
+    const int* rows = d->gate_row.data();
+    d->wih = pack_b(kt_, 3, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows);
+    d->wih_t = pack_b(kt_, 3, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr);
+    if (config.reset_after) {
+      d->whh = pack_b(kt_, 3, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows);
+      d->whh_t = pack_b(kt_, 3, 3 * Hp, H, w.w_hh, H, 1, rows, nullptr);
+    } else {
+      std::vector<int> n_units(static_cast<size_t>(Hp));
+      for (int j = 0; j < Hp; j++) n_units[j] = j < H ? j : -1;
+      const float* w_hn = w.w_hh + int64_t(2) * H * H;
+      d->whh = pack_b(kt_, 2, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows);
+      d->whn = pack_b(kt_, 3, H, H, w_hn, 1, H, nullptr, nullptr);
+      d->whrz_t = pack_b(kt_, 3, 2 * Hp, H, w.w_hh, H, 1, rows, nullptr);
+      d->whn_t = pack_b(kt_, 3, Hp, H, w_hn, H, 1, n_units.data(), nullptr);
+    }
+    d->bias_x = make_buffer(3 * Hp);
+    d->bias_hn = make_buffer(Hp);
+    if (config.bias) {
+      for (int c = 0; c < 3 * Hp; c++) {
+        const int row = rows[c];
+        if (row < 0) continue;
+        const bool n_gate = row >= 2 * H;
+        d->bias_x[c] = (n_gate && config.reset_after) ? w.b_ih[row] : w.b_ih[row] + w.b_hh[row];
+      }
+      if (config.reset_after)
+        for (int j = 0; j < H; j++) d->bias_hn[j] = w.b_hh[2 * H + j];
+    }
+    for (const PackedB* p : {&d->wih, &d->whh, &d->whn, &d->wih_t, &d->whh_t, &d->whrz_t, &d->whn_t})
+      packed_bytes_ += int64_t(p->view.panels) * p->view.k * p->view.pw * int64_t(sizeof(float));
+    dirs_.push_back(std::move(d));
+  }
+}
+
+Model::~Model() = default;
+const GruConfig& Model::config() const { return config_; }
+const KernelTable& Model::kernels() const { return kt_; }
+int64_t Model::packed_bytes() const { return packed_bytes_; }
+
+// ---------------------------------------------------------------------------------------------
+// Tape
+// ---------------------------------------------------------------------------------------------
+
+struct Tape::Impl {
+  int64_t steps = 0, batch = 0;
+  bool batch_first = false;
+  Schedule sched;
+  Buffer x;                          // a copy of the layer-0 input, in its layout
+  std::vector<Buffer> layer_inputs;  // layer l >= 1 reads layer_inputs[l - 1]: time-first, masked
+  std::vector<Buffer> masks;         // num_layers - 1 copies, or none
+  struct Dir {
+    Buffer h, r, z, n, inner;        // [P, Hp] each, packed rows
+  };
+  std::vector<Dir> dirs;
+  int64_t bytes = 0;
+};
+
+Tape::Tape(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tape::~Tape() = default;
+int64_t Tape::bytes() const { return impl_->bytes; }
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------------------------
+
+// One forward call's working memory, all allocated before the parallel region.
+struct Model::Run {
+  const Model& m;
+  const KernelTable& kt;
+  int64_t T, B, P, S;
+  int H, D, L, W, Hp, Hn, threads;
+  bool batch_first;
+  const Schedule& sched;
+  Tape::Impl* tape;
+  const float* x;
+  const float* h0;
+  const float* const* masks;
+  float* output;
+  float* hidden;
+  Layout in0, out_last, time_first;
+  Buffer gx, gh, gh_n, z_step, rh, state;
+  Buffer inter[2];
+  std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
+  std::vector<float*> final_rows;          // where each row's final state goes
+  std::vector<float*> out_rows;            // per thread, B entries
+
+  Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads)
+      : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
+        D(model.config_.num_directions), L(model.config_.num_layers), W(model.kt_.width), Hp(model.hp_),
+        Hn(model.hn_), threads(nthreads), batch_first(in.batch_first), sched(s), tape(tp), x(in.x), h0(in.h0),
+        masks(nullptr), output(nullptr), hidden(nullptr) {
+    in0 = seq_layout(T, B, model.config_.input_size, batch_first);
+    out_last = seq_layout(T, B, int64_t(D) * H, batch_first);
+    time_first = seq_layout(T, B, int64_t(D) * H, false);
+    gx = make_buffer(P * 3 * Hp);
+    if (m.config_.reset_after) {
+      gh = make_buffer(B * 3 * Hp);
+    } else {
+      gh = make_buffer(B * 2 * Hp);
+      gh_n = make_buffer(B * Hn);
+      if (!tape) {
+        z_step = make_buffer(B * Hp);
+        rh = make_buffer(B * Hp);
+      }
+    }
+    if (!tape) {
+      state = make_buffer(2 * B * Hp);
+      if (L > 1) {
+        inter[0] = make_buffer(T * B * D * H);
+        if (L > 2) inter[1] = make_buffer(T * B * D * H);
+      }
+    }
+    x_rows.resize(size_t(P));
+    final_rows.resize(size_t(B));
+    out_rows.resize(size_t(B * threads));
+  }
+
+  // The body every thread runs: layers, directions, steps, with barriers between dependent phases.
+  void forward(const Team& team) {
+    for (int l = 0; l < L; l++) {
+      const float* input = l == 0 ? x : (tape ? tape->layer_inputs[l - 1].get() : inter[(l - 1) % 2].get());
+      const Layout in_layout = l == 0 ? in0 : time_first;
+      const bool last = l == L - 1;
+      float* out = last ? output : (tape ? tape->layer_inputs[l].get() : inter[l % 2].get());
+      const Layout out_layout = last ? out_last : time_first;
+      for (int d = 0; d < D; d++) direction(team, l, d, input, in_layout, out, out_layout);
+      if (!last && masks) {
+        int64_t e0, e1;
+        team.split(T * B * D * H, 64, &e0, &e1);
+        const float* mask = masks[l];
+        for (int64_t e = e0; e < e1; e++) out[e] *= mask[e];
+        team.sync();
+      }
+    }
+  }
+
+  void direction(const Team& team, int l, int d, const float* input, const Layout& in_layout, float* out,
+                 const Layout& out_layout) {
+    const Direction& dir = *m.dirs_[size_t(l * D + d)];
+    const bool reverse = d == 1;
+    const int64_t slot = int64_t(l * D + d) * B * H;
+    int64_t r0, r1;
+    // Projection rows (packed order), the state before step 0, and where final states go.
+    team.split(P, 1, &r0, &r1);
+    for (int64_t s = 0, p = 0; s < S; s++)
+      for (int64_t i = 0; i < sched.active[s]; i++, p++)
+        if (p >= r0 && p < r1) x_rows[p] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
+    Tape::Impl::Dir* td = tape ? &tape->dirs[size_t(l * D + d)] : nullptr;
+    float* h_first = td ? td->h.get() : state.get();
+    team.split(B, 1, &r0, &r1);
+    for (int64_t i = r0; i < r1; i++) {
+      const int64_t b = sched.perm[i];
+      final_rows[i] = hidden + slot + b * H;
+      const float* src = h0 ? h0 + slot + b * H : nullptr;
+      float* dst = sched.len[i] > 0 ? h_first + i * Hp : final_rows[i];
+      if (src) std::memcpy(dst, src, sizeof(float) * H);
+      else std::memset(dst, 0, sizeof(float) * H);
+    }
+    team.sync();
+    team.split(P, kMR, &r0, &r1);
+    Rows a;
+    a.ptrs = x_rows.data() + r0;
+    MutRows c;
+    c.base = gx.get() + r0 * 3 * Hp;
+    c.ld = 3 * Hp;
+    gemm_packed(kt, r1 - r0, a, 1, dir.wih.view, 0, dir.wih.view.panels, c, false);
+    team.sync();
+
+    float** rows_out = out_rows.data() + int64_t(team.id()) * B;
+    const bool after = m.config_.reset_after;
+    const int blocks = Hp / W;
+    int64_t q0, q1, n0 = 0, n1 = 0;
+    team.split(blocks, 1, &q0, &q1);
+    if (!after) team.split(Hn / (3 * W), 1, &n0, &n1);
+    for (int64_t s = 0; s < S; s++) {
+      const int64_t bt = sched.active[s];
+      const int64_t base = sched.offset[s];
+      float* h = td ? td->h.get() + base * Hp : state.get() + (s & 1) * B * Hp;
+      float* h_next = td ? td->h.get() + sched.offset[s + 1] * Hp : state.get() + ((s + 1) & 1) * B * Hp;
+      for (int64_t i = 0; i < bt; i++)
+        rows_out[i] = out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+      GateStep g{};
+      g.rows = int(bt);
+      g.rows_next = int(sched.active[s + 1]);
+      g.H = H;
+      g.gx = gx.get() + base * 3 * Hp;
+      g.gx_ld = 3 * Hp;
+      g.n_col = 2 * Hp;
+      g.bias_x = dir.bias_x.get();
+      g.bias_hn = dir.bias_hn.get();
+      g.h = h;
+      g.h_ld = Hp;
+      g.h_next = h_next;
+      g.h_next_ld = Hp;
+      g.out = rows_out;
+      g.final_h = final_rows.data();
+      g.tape_ld = Hp;
+      if (td) {
+        g.r = td->r.get() + base * Hp;
+        g.z = td->z.get() + base * Hp;
+        g.n = td->n.get() + base * Hp;
+        g.inner = td->inner.get() + base * Hp;
+      }
+      Rows ha;
+      ha.base = h;
+      ha.ld = Hp;
+      if (after) {
+        MutRows gc;
+        gc.base = gh.get();
+        gc.ld = 3 * Hp;
+        gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
+        g.gh = gh.get();
+        g.gh_ld = 3 * Hp;
+        g.u0 = int(q0 * W);
+        g.u1 = int(std::min<int64_t>(q1 * W, H));
+        if (g.u0 < g.u1) kt.gates_after(g);
+        team.sync();
+      } else {
+        MutRows gc;
+        gc.base = gh.get();
+        gc.ld = 2 * Hp;
+        gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
+        g.gh = gh.get();
+        g.gh_ld = 2 * Hp;
+        g.u0 = int(q0 * W);
+        g.u1 = int(std::min<int64_t>(q1 * W, H));
+        g.z_step = td ? g.z : z_step.get();
+        g.rh = td ? g.inner : rh.get();
+        g.step_ld = Hp;
+        if (g.u0 < g.u1) kt.gates_before_rz(g);
+        team.sync();
+        Rows ra;
+        ra.base = g.rh;
+        ra.ld = Hp;
+        MutRows nc;
+        nc.base = gh_n.get();
+        nc.ld = Hn;
+        gemm_packed(kt, bt, ra, 1, dir.whn.view, int(n0), int(n1), nc, false);
+        g.gh = gh_n.get();
+        g.gh_ld = Hn;
+        g.u0 = int(n0 * 3 * W);
+        g.u1 = int(std::min<int64_t>(n1 * 3 * W, H));
+        if (g.u0 < g.u1) kt.gates_before_n(g);
+        team.sync();
+      }
+    }
+  }
+};
+
+void Model::forward(const SequenceBatch& batch, float* output, float* hidden, ThreadPool& pool, int threads) const {
+  check_batch(config_, batch);
+  const Schedule sched(batch.steps, batch.batch, batch.lengths);
+  Run run(*this, batch, sched, nullptr, std::max(1, threads));
+  run.output = output;
+  run.hidden = hidden;
+  auto body = [&run](const Team& team) { run.forward(team); };
+  pool.run(run.threads, body);
+}
+
+std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const float* const* dropout_masks, float* output,
+                                           float* hidden, ThreadPool& pool, int threads) const {
+  const CallSizes sizes = check_batch(config_, batch);
+  auto tape = std::make_unique<Tape::Impl>();
+  tape->steps = batch.steps;
+  tape->batch = batch.batch;
+  tape->batch_first = batch.batch_first;
+  tape->sched = Schedule(batch.steps, batch.batch, batch.lengths);
+  const int64_t P = tape->sched.rows;
+  const int L = config_.num_layers, D = config_.num_directions;
+  const int64_t layer_out = batch.steps * batch.batch * D * config_.hidden_size;
+  tape->x = make_buffer(sizes.x);
+  if (sizes.x) std::memcpy(tape->x.get(), batch.x, sizeof(float) * sizes.x);
+  tape->bytes += sizes.x * 4;
+  for (int l = 0; l + 1 < L; l++) {
+    tape->layer_inputs.push_back(make_buffer(layer_out));
+    tape->bytes += layer_out * 4;
+    if (dropout_masks) {
+      tape->masks.push_back(make_buffer(layer_out));
+      if (layer_out) std::memcpy(tape->masks.back().get(), dropout_masks[l], sizeof(float) * layer_out);
+      tape->bytes += layer_out * 4;
+    }
+  }
+  for (int k = 0; k < L * D; k++) {
+    Tape::Impl::Dir dir;
+    for (Buffer* b : {&dir.h, &dir.r, &dir.z, &dir.n, &dir.inner}) *b = make_buffer(P * hp_);
+    tape->bytes += 5 * P * hp_ * 4;
+    tape->dirs.push_back(std::move(dir));
+  }
+  std::vector<const float*> masks;
+  for (const Buffer& b : tape->masks) masks.push_back(b.get());
+  SequenceBatch in = batch;
+  in.x = tape->x.get();
+  Run run(*this, in, tape->sched, tape.get(), std::max(1, threads));
+  run.output = output;
+  run.hidden = hidden;
+  run.masks = masks.empty() ? nullptr : masks.data();
+  auto body = [&run](const Team& team) { run.forward(team); };
+  pool.run(run.threads, body);
+  return std::unique_ptr<Tape>(new Tape(std::move(tape)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+// ---------------------------------------------------------------------------------------------
+
+struct Model::Backward {
+  const KernelTable& kt;
+  const GruConfig& cfg;
+  const Tape::Impl& tape;
+  const Schedule& sched;
+  int64_t T, B, P, S;
+  int H, D, L, W, Hp, Hn, threads;
+  const float* d_output;
+  const float* d_hidden;
+  float* d_input;
+  float* d_h0;
+  const std::vector<DirectionGradients>& grads;
+  Layout in0, out_last, time_first;
+  Buffer dgx, dgh, dh, drh, dxp, wgrad_x, wgrad_h;
+  std::vector<double> bias_sums;  // [2, 3Hp]: each thread sums its own columns
+  Buffer d_layer[2];
+  int64_t ld_x = 0;
+  std::vector<const float*> x_rows;
+  std::vector<const float*> dout_rows;  // per thread, B entries
+  std::vector<GemmWorkspace> ws;
+
+  Backward(const KernelTable& k, const GruConfig& c, const Tape::Impl& t, int hp, int hn, int nthreads,
+           const float* dout, const float* dhid, float* din, float* dh0, const std::vector<DirectionGradients>& g)
+      : kt(k), cfg(c), tape(t), sched(t.sched), T(t.steps), B(t.batch), P(t.sched.rows), S(t.sched.steps),
+        H(c.hidden_size), D(c.num_directions), L(c.num_layers), W(k.width), Hp(hp), Hn(hn), threads(nthreads),
+        d_output(dout), d_hidden(dhid), d_input(din), d_h0(dh0), grads(g) {
+    in0 = seq_layout(T, B, c.input_size, t.batch_first);
+    out_last = seq_layout(T, B, int64_t(D) * H, t.batch_first);
+    time_first = seq_layout(T, B, int64_t(D) * H, false);
+    const int widest_in = std::max(c.input_size, D * H);
+    ld_x = round_up(widest_in, 3 * W);
+    dgx = make_buffer(P * 3 * Hp);
+    if (c.reset_after) dgh = make_buffer(P * 3 * Hp);
+    else drh = make_buffer(B * Hn);
+    dh = make_buffer(B * Hn);
+    dxp = make_buffer(P * ld_x);
+    wgrad_x = make_buffer(3 * Hp * ld_x);
+    wgrad_h = make_buffer(3 * Hp * Hn);
+    bias_sums.assign(size_t(6 * Hp), 0.0);
+    if (L > 1) {
+      d_layer[0] = make_buffer(T * B * D * H);
+      if (L > 2) d_layer[1] = make_buffer(T * B * D * H);
+    }
+    x_rows.resize(size_t(P));
+    dout_rows.resize(size_t(B * threads));
+    ws.resize(size_t(threads));
+    for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
+  }
+
+  void run(const Team& team, const std::vector<std::unique_ptr<Direction>>& dirs) {
+    for (int l = L - 1; l >= 0; l--) {
+      const float* d_out = l == L - 1 ? d_output : d_layer[l % 2].get();
+      const Layout out_layout = l == L - 1 ? out_last : time_first;
+      float* d_in = l == 0 ? d_input : d_layer[(l - 1) % 2].get();
+      const Layout in_layout = l == 0 ? in0 : time_first;
+      const float* input = l == 0 ? tape.x.get() : tape.layer_inputs[l - 1].get();
+      int64_t e0, e1;
+      team.split(T * B * in_layout.width, 64, &e0, &e1);
+      std::memset(d_in + e0, 0, sizeof(float) * (e1 - e0));
+      team.sync();
+      for (int d = 0; d < D; d++)
+        direction(team, *dirs[size_t(l * D + d)], l, d, d_out, out_layout, d_in, in_layout, input);
+      if (l > 0 && !tape.masks.empty()) {
+        const float* mask = tape.masks[l - 1].get();
+        for (int64_t e = e0; e < e1; e++) d_in[e] *= mask[e];
+        team.sync();
+      }
+    }
+  }
+
+  void direction(const Team& team, const Direction& dir, int l, int d, const float* d_out,
+                 const Layout& out_layout, float* d_in, const Layout& in_layout, const float* input) {
+    const bool reverse = d == 1;
+    const bool after = cfg.reset_after;
+    const int64_t slot = int64_t(l * D + d) * B * H;
+    const Tape::Impl::Dir& td = tape.dirs[size_t(l * D + d)];
+    const int I = dir.input;
+    int64_t r0, r1;
+    team.split(B, 1, &r0, &r1);
+    for (int64_t i = r0; i < r1; i++) {
+      float* row = dh.get() + i * Hn;
+      std::memset(row, 0, sizeof(float) * Hn);
+      if (d_hidden) std::memcpy(row, d_hidden + slot + int64_t(sched.perm[i]) * H, sizeof(float) * H);
+    }
+    team.split(P, 1, &r0, &r1);
+    for (int64_t s = 0, p = 0; s < S; s++)
+      for (int64_t i = 0; i < sched.active[s]; i++, p++)
+        if (p >= r0 && p < r1) x_rows[p] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
+    team.sync();
+
+    const float** rows_out = dout_rows.data() + int64_t(team.id()) * B;
+    int64_t q0, q1;
+    team.split(Hn / (3 * W), 1, &q0, &q1);
+    GateGradStep g{};
+    g.u0 = int(q0 * 3 * W);
+    g.u1 = int(std::min<int64_t>(q1 * 3 * W, H));
+    g.H = H;
+    g.dh = dh.get();
+    g.dh_ld = Hn;
+    g.tape_ld = Hp;
+    g.dgx_ld = 3 * Hp;
+    g.dgh_ld = 3 * Hp;
+    g.n_col = 2 * Hp;
+    g.drh = drh.get();
+    g.drh_ld = Hn;
+    const bool mine = g.u0 < g.u1;
+    for (int64_t s = S - 1; s >= 0; s--) {
+      const int64_t bt = sched.active[s];
+      const int64_t base = sched.offset[s];
+      if (d_out)
+        for (int64_t i = 0; i < bt; i++)
+          rows_out[i] = d_out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+      g.rows = int(bt);
+      g.d_out = d_out ? rows_out : nullptr;
+      g.h = td.h.get() + base * Hp;
+      g.r = td.r.get() + base * Hp;
+      g.z = td.z.get() + base * Hp;
+      g.n = td.n.get() + base * Hp;
+      g.inner = td.inner.get() + base * Hp;
+      g.dgx = dgx.get() + base * 3 * Hp;
+      MutRows dhc;
+      dhc.base = dh.get();
+      dhc.ld = Hn;
+      if (after) {
+        g.dgh = dgh.get() + base * 3 * Hp;
+        if (mine) kt.dgates_after(g);
+        team.sync();
+        Rows a;
+        a.base = g.dgh;
+        a.ld = 3 * Hp;
+        gemm_packed(kt, bt, a, 1, dir.whh_t.view, int(q0), int(q1), dhc, true);
+      } else {
+        if (mine) kt.dgates_before_1(g);
+        team.sync();
+        Rows an;
+        an.base = g.dgx + 2 * Hp;
+        an.ld = 3 * Hp;
+        MutRows rc;
+        rc.base = drh.get();
+        rc.ld = Hn;
+        gemm_packed(kt, bt, an, 1, dir.whn_t.view, int(q0), int(q1), rc, false);
+        if (mine) kt.dgates_before_2(g);
+        team.sync();
+        Rows a;
+        a.base = g.dgx;
+        a.ld = 3 * Hp;
+        gemm_packed(kt, bt, a, 1, dir.whrz_t.view, int(q0), int(q1), dhc, true);
+      }
+    }
+    team.sync();
+
+    // dh0, then the parameter gradients as products over every packed row.
+    team.split(B, 1, &r0, &r1);
+    for (int64_t i = r0; i < r1; i++)
+      std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh.get() + i * Hn, sizeof(float) * H);
+    const DirectionGradients& out = grads[size_t(l * D + d)];
+    const int64_t ld_wx = round_up(I, 3 * W);
+    team.split(3 * Hp, kMR, &r0, &r1);
+    Rows xr;
+    xr.ptrs = x_rows.data();
+    gemm_general(kt, r0, r1, I, P, dgx.get(), 1, 3 * Hp, xr, wgrad_x.get(), ld_wx, ws[size_t(team.id())]);
+    unpermute(dir, r0, r1, wgrad_x.get(), ld_wx, out.w_ih, I);
+    Rows hr;
+    hr.base = td.h.get();
+    hr.ld = Hp;
+    if (after) {
+      gemm_general(kt, r0, r1, H, P, dgh.get(), 1, 3 * Hp, hr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
+    } else {
+      Rows rhr;
+      rhr.base = td.inner.get();
+      rhr.ld = Hp;
+      const int64_t split = 2 * Hp;
+      gemm_general(kt, r0, std::min(r1, split), H, P, dgx.get(), 1, 3 * Hp, hr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
+      gemm_general(kt, std::max(r0, split), r1, H, P, dgx.get(), 1, 3 * Hp, rhr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
+    }
+    unpermute(dir, r0, r1, wgrad_h.get(), Hn, out.w_hh, H);
+    if (cfg.bias) {
+      // Sums in double, rows in order: the same bits for any thread count.
+      const float* gh = after ? dgh.get() : dgx.get();
+      double* sx = bias_sums.data();
+      double* sh = sx + 3 * Hp;
+      std::fill(sx + r0, sx + r1, 0.0);
+      std::fill(sh + r0, sh + r1, 0.0);
+      for (int64_t p = 0; p < P; p++) {
+        const float* gxr = dgx.get() + p * 3 * Hp;
+        const float* ghr = gh + p * 3 * Hp;
+        for (int64_t c = r0; c < r1; c++) {
+          sx[c] += gxr[c];
+          sh[c] += ghr[c];
+        }
+      }
+      for (int64_t c = r0; c < r1; c++) {
+        const int row = dir.gate_row[size_t(c)];
+        if (row < 0) continue;
+        out.b_ih[row] = float(sx[c]);
+        out.b_hh[row] = float(sh[c]);
+      }
+    }
+    team.split(P, kMR, &r0, &r1);
+    Rows ga;
+    ga.base = dgx.get() + r0 * 3 * Hp;
+    ga.ld = 3 * Hp;
+    MutRows xc;
+    xc.base = dxp.get() + r0 * ld_x;
+    xc.ld = ld_x;
+    gemm_packed(kt, r1 - r0, ga, 1, dir.wih_t.view, 0, dir.wih_t.view.panels, xc, false);
+    team.sync();
+    // Each (t, b) row is one packed row of this direction, so the rows scatter without conflict.
+    team.split(P, 1, &r0, &r1);
+    for (int64_t s = 0, p = 0; s < S; s++)
+      for (int64_t i = 0; i < sched.active[s]; i++, p++) {
+        if (p < r0 || p >= r1) continue;
+        float* dst = d_in + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
+        const float* src = dxp.get() + p * ld_x;
+        for (int k = 0; k < I; k++) dst[k] += src[k];
+      }
+    team.sync();
+  }
+
+  // Storage rows [r0, r1) of a permuted gradient into PyTorch's row order.
+  void unpermute(const Direction& dir, int64_t r0, int64_t r1, const float* src, int64_t ld, float* dst,
+                 int width) {
+    for (int64_t c = r0; c < r1; c++) {
+      const int row = dir.gate_row[size_t(c)];
+      if (row >= 0) std::memcpy(dst + int64_t(row) * width, src + c * ld, sizeof(float) * width);
+    }
+  }
+};
+
+void Model::backward(const Tape& tape, const float* d_output, const float* d_hidden, float* d_input, float* d_h0,
+                     const std::vector<DirectionGradients>& grads, ThreadPool& pool, int threads) const {
+  if (int64_t(grads.size()) != int64_t(config_.num_layers) * config_.num_directions)
+    throw Error("ERR_ARGUMENT", "grads: expected one entry per layer and direction");
+  Backward bw(kt_, config_, *tape.impl_, hp_, hn_, std::max(1, threads), d_output, d_hidden, d_input, d_h0, grads);
+  auto body = [&](const Team& team) { bw.run(team, dirs_); };
+  pool.run(bw.threads, body);
+}
+
+double fma_peak_gflops(const KernelTable& kt, ThreadPool& pool, int threads, double seconds) {
+  using clock = std::chrono::steady_clock;
+  // Calibrate one chunk to about a millisecond, then run chunks on every thread until time is up.
+  int64_t chunk = 1 << 14;
+  for (;;) {
+    const auto t0 = clock::now();
+    volatile float sink = kt.fma_loop(chunk);
+    (void)sink;
+    if (std::chrono::duration<double>(clock::now() - t0).count() > 1e-3 || chunk > (int64_t(1) << 30)) break;
+    chunk *= 2;
+  }
+  std::atomic<int64_t> rounds{0};
+  const auto start = clock::now();
+  auto body = [&](const Team&) {
+    int64_t mine = 0;
+    while (std::chrono::duration<double>(clock::now() - start).count() < seconds) {
+      volatile float sink = kt.fma_loop(chunk);
+      (void)sink;
+      mine++;
+    }
+    rounds.fetch_add(mine);
+  };
+  pool.run(threads, body);
+  const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  const double flops = double(rounds.load()) * double(chunk) * 12.0 * kt.width * 2.0;
+  return flops / elapsed / 1e9;
+}
+
+}  // namespace fastgru

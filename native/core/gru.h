@@ -1,0 +1,127 @@
+// fastgru's engine: the whole public surface of the core. Plain C++17; nothing here knows Node.
+//
+//   r = σ(W_ir x + b_ir + W_hr h + b_hr)
+//   z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))      reset_after (PyTorch, cuDNN, Keras)
+//   n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)      reset before (Cho 2014, d2l)
+//   h' = z ⊙ h + (1 − z) ⊙ n
+//
+// Layouts are PyTorch's: x [T, B, I] (or [B, T, I] batch-first), h0 and hidden [L·D, B, H],
+// output [T, B, D·H] (or [B, T, D·H]); weight_ih [3H, I_l], weight_hh [3H, H], biases [3H], gate
+// rows r, z, n. Variable lengths follow packed sequences. Results are identical, bit for bit,
+// for any thread count and any ISA.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "error.h"
+#include "gemm.h"
+
+namespace fastgru {
+
+struct KernelTable;
+class ThreadPool;
+
+struct GruConfig {
+  int input_size = 0;
+  int hidden_size = 0;
+  int num_layers = 1;
+  int num_directions = 1;
+  bool reset_after = true;
+  bool bias = true;
+};
+
+// One layer and direction's parameters (PyTorch layouts); biases null when config.bias is false.
+// A model takes num_layers * num_directions of them, layer-major: index = layer * D + direction.
+struct DirectionWeights {
+  const float* w_ih = nullptr;
+  const float* w_hh = nullptr;
+  const float* b_ih = nullptr;
+  const float* b_hh = nullptr;
+};
+
+// Where backward writes one direction's parameter gradients (PyTorch layouts).
+struct DirectionGradients {
+  float* w_ih = nullptr;
+  float* w_hh = nullptr;
+  float* b_ih = nullptr;
+  float* b_hh = nullptr;
+};
+
+struct SequenceBatch {
+  const float* x = nullptr;
+  int64_t steps = 0;
+  int64_t batch = 0;
+  bool batch_first = false;
+  const float* h0 = nullptr;          // [L·D, B, H] or null for zeros
+  const int32_t* lengths = nullptr;   // [B], each in 0..steps, or null for all steps
+};
+
+// Element counts of one call's tensors.
+struct CallSizes {
+  int64_t x, h, output;
+};
+
+// Throws Error(ERR_OPTION) unless every size is positive and every weight fits in memory.
+void check_config(const GruConfig& config);
+// Throws Error(ERR_SHAPE / ERR_ARGUMENT) for negative sizes, products that overflow, or lengths
+// outside 0..steps. Returns the element counts the buffers must have.
+CallSizes check_batch(const GruConfig& config, const SequenceBatch& batch);
+
+// Everything backward needs from a training forward. Owns its memory.
+class Tape {
+ public:
+  ~Tape();
+  int64_t bytes() const;
+
+ private:
+  friend class Model;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  explicit Tape(std::unique_ptr<Impl> impl);
+};
+
+class Model {
+ public:
+  // Copies nothing it keeps a pointer to: the weights are packed here, once, for forward and
+  // backward, and the caller's arrays may be freed afterwards. Throws Error on a bad config.
+  Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const GruConfig& config() const;
+  const KernelTable& kernels() const;
+  int64_t packed_bytes() const;
+
+  // output [T, B, D·H] and hidden [L·D, B, H] are fully written. Safe to call concurrently.
+  void forward(const SequenceBatch& batch, float* output, float* hidden, ThreadPool& pool, int threads) const;
+
+  // forward in training mode. dropout_masks: null, or num_layers - 1 arrays [T, B, D·H] that
+  // multiply each layer's output before the next layer reads it. The tape copies x and the masks.
+  std::unique_ptr<Tape> forward_train(const SequenceBatch& batch, const float* const* dropout_masks, float* output,
+                                      float* hidden, ThreadPool& pool, int threads) const;
+
+  // d_output [T, B, D·H] and d_hidden [L·D, B, H] may be null (zeros). Writes d_input (x's layout),
+  // d_h0 and every parameter gradient. May be called more than once per tape.
+  void backward(const Tape& tape, const float* d_output, const float* d_hidden, float* d_input, float* d_h0,
+                const std::vector<DirectionGradients>& grads, ThreadPool& pool, int threads) const;
+
+ private:
+  struct Direction;
+  struct Run;
+  struct Backward;
+  GruConfig config_;
+  const KernelTable& kt_;
+  std::vector<std::unique_ptr<Direction>> dirs_;
+  int hp_ = 0, hn_ = 0;
+  int64_t packed_bytes_ = 0;
+};
+
+// The machine's FMA throughput in GFLOP/s on `threads` threads, from the kernel table's FMA loop
+// run for about `seconds`: the ceiling the benchmark quotes beside the GRU's own figures.
+double fma_peak_gflops(const KernelTable& kernels, ThreadPool& pool, int threads, double seconds);
+
+}  // namespace fastgru
