@@ -61,36 +61,62 @@ function input(n, seed) {
 }
 
 /**
- * Times fn: one warm-up call, then at least minRuns calls and until budget seconds have passed.
- * @param {() => void} fn
+ * Times several functions side by side: one warm-up call each, then rounds in which each runs once,
+ * until every one has run minRuns times and budget seconds per function have passed. Interleaving
+ * spreads the machine's noise over all of them alike. Returns the median and min per function.
+ * @param {Array<() => void>} fns
  */
-function time(fn, budget, minRuns) {
-  fn();
-  const times = [];
+function timeInterleaved(fns, budget, minRuns) {
+  for (const fn of fns) fn();
+  const times = fns.map(() => []);
   const start = performance.now();
-  while (times.length < minRuns || (performance.now() - start) / 1000 < budget) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-    if (times.length >= 200) break;
+  const enough = () =>
+    times.every((t) => t.length >= minRuns) && (performance.now() - start) / 1000 >= budget * fns.length;
+  while (!enough()) {
+    fns.forEach((fn, i) => {
+      if (times[i].length >= 200) return;
+      const t0 = performance.now();
+      fn();
+      times[i].push(performance.now() - t0);
+    });
+    if (times.every((t) => t.length >= 200)) break;
   }
-  return { medianMs: median(times), runs: times.length, minMs: Math.min(...times) };
+  return times.map((t) => ({ medianMs: median(t), minMs: Math.min(...t), runs: t.length }));
 }
 
 export function forwardFlops({ T, B, I, H }) {
   return 2 * T * B * 3 * H * (I + H);
 }
 
-export function runBench(argv = process.argv.slice(2)) {
+/** The engines a run compares: js, and native with one thread and with all of them. */
+function engines(info) {
+  const list = [{ key: 'js', backend: 'js', threads: 1 }];
+  if (info.backend === 'native') {
+    list.push({ key: 'native-1', backend: 'native', threads: 1 });
+    if (info.threads > 1) list.push({ key: `native-${info.threads}`, backend: 'native', threads: info.threads });
+  }
+  return list;
+}
+
+export async function runBench(argv = process.argv.slice(2)) {
   const args = parseArgs(argv);
   const info = backendInfo();
-  const backends = info.backend === 'native' ? ['js', 'native'] : ['js'];
+  const list = engines(info);
   const rows = [];
-  console.log(`fastgru bench · ${os.cpus()[0]?.model ?? 'cpu'} · node ${process.version}`);
+  console.log(`fastgru bench · ${os.cpus()[0]?.model ?? 'cpu'} · ${os.availableParallelism()} cores · node ${process.version}`);
   console.log(`backend info: ${JSON.stringify(info)}`);
+  let peak = null;
+  if (info.backend === 'native') {
+    const { loadNative } = await import('../dist/backend/native.js');
+    const addon = loadNative().addon;
+    peak = { 1: addon.fmaPeak(1, 1), [info.threads]: addon.fmaPeak(info.threads, 1) };
+    console.log(`FMA peak (${info.isa}): ${peak[1].toFixed(1)} GFLOP/s on 1 thread, ` +
+      `${peak[info.threads].toFixed(1)} on ${info.threads}`);
+  }
   console.log('');
-  const header = ['shape', '(T,B,I,H)', 'form', 'pass', ...backends.flatMap((b) => [`${b} ms`, `${b} GFLOP/s`])];
-  if (backends.length > 1) header.push('native/js');
+  const best = list[list.length - 1].key;
+  const header = ['shape', '(T,B,I,H)', 'form', 'pass', ...list.flatMap((e) => [`${e.key} ms`, `${e.key} GFLOP/s`])];
+  if (list.length > 1) header.push(`${best}/js`);
   console.log(header.join('\t'));
   for (const name of args.shapes) {
     const shape = SHAPES[name];
@@ -100,21 +126,29 @@ export function runBench(argv = process.argv.slice(2)) {
     for (const form of args.forms) {
       for (const pass of args.passes) {
         const flops = forwardFlops(shape) * (pass === 'train' ? 3 : 1);
+        const fns = list.map((e) => {
+          const gru = new GRU({ inputSize: I, hiddenSize: H, backend: e.backend, threads: e.threads, seed: 7, resetAfter: form === 'after' });
+          return pass === 'train' ? () => gru.forwardTrain(x).backward(dOut) : () => gru.forward(x);
+        });
+        const timed = timeInterleaved(fns, args.budget, args.minRuns);
         const row = { shape: name, T, B, I, H, resetAfter: form === 'after', pass, flops, results: {} };
-        for (const backend of backends) {
-          const gru = new GRU({ inputSize: I, hiddenSize: H, backend, seed: 7, resetAfter: form === 'after' });
-          const fn = pass === 'train'
-            ? () => gru.forwardTrain(x).backward(dOut)
-            : () => gru.forward(x);
-          const t = time(fn, args.budget, args.minRuns);
-          row.results[backend] = { ...t, gflops: flops / t.medianMs / 1e6 };
-        }
+        list.forEach((e, i) => {
+          row.results[e.key] = { ...timed[i], threads: e.threads, gflops: flops / timed[i].medianMs / 1e6 };
+        });
         rows.push(row);
         const cells = [name, `(${T},${B},${I},${H})`, form, pass === 'train' ? 'fwd+bwd' : 'forward'];
-        for (const b of backends) cells.push(row.results[b].medianMs.toFixed(1), row.results[b].gflops.toFixed(2));
-        if (backends.length > 1) cells.push((row.results.js.medianMs / row.results.native.medianMs).toFixed(1) + '×');
+        for (const e of list) cells.push(row.results[e.key].medianMs.toFixed(2), row.results[e.key].gflops.toFixed(2));
+        if (list.length > 1) cells.push((row.results.js.medianMs / row.results[best].medianMs).toFixed(1) + '×');
         console.log(cells.join('\t'));
       }
+    }
+  }
+  if (peak) {
+    const large = rows.find((r) => r.shape === 'large' && r.pass === 'forward');
+    if (large) {
+      const g = large.results[best].gflops;
+      console.log(`\nlarge forward on ${info.threads} threads: ${g.toFixed(1)} GFLOP/s = ` +
+        `${((100 * g) / peak[info.threads]).toFixed(0)}% of the FMA peak`);
     }
   }
   const report = {
@@ -124,6 +158,7 @@ export function runBench(argv = process.argv.slice(2)) {
     cores: os.availableParallelism(),
     node: process.version,
     backendInfo: info,
+    fmaPeakGflops: peak,
     rows,
   };
   const dir = fileURLToPath(new URL('./results/', import.meta.url));

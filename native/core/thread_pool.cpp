@@ -12,15 +12,17 @@
 #endif
 
 #if defined(__linux__)
+#include <linux/futex.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 namespace fastgru {
 
 namespace {
-// Spin this many rounds before yielding the core: long enough to cover one time step's work on
-// the other members, short enough not to starve a descheduled member when cores are oversubscribed.
-constexpr int kSpinRounds = 1 << 14;
+// Spin this many pause rounds (tens of microseconds) before sleeping or yielding.
+constexpr int kSpinRounds = 1 << 11;
 
 template <class Ready>
 void spin_until(Ready ready) {
@@ -29,6 +31,15 @@ void spin_until(Ready ready) {
     else std::this_thread::yield();
   }
 }
+
+#if defined(__linux__)
+void futex_wait(std::atomic<uint32_t>* word, uint32_t value) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
+}
+void futex_wake_all(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+#endif
 }  // namespace
 
 void SpinBarrier::reset(int parties) {
@@ -40,10 +51,23 @@ void SpinBarrier::wait() {
   const uint32_t gen = generation_.load(std::memory_order_acquire);
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == parties_ - 1) {
     arrived_.store(0, std::memory_order_relaxed);
-    generation_.store(gen + 1, std::memory_order_release);
-  } else {
-    spin_until([&] { return generation_.load(std::memory_order_acquire) != gen; });
+    generation_.store(gen + 1, std::memory_order_seq_cst);
+#if defined(__linux__)
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&generation_);
+#endif
+    return;
   }
+  for (int i = 0; i < kSpinRounds; i++) {
+    if (generation_.load(std::memory_order_acquire) != gen) return;
+    FASTGRU_PAUSE();
+  }
+#if defined(__linux__)
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  while (generation_.load(std::memory_order_seq_cst) == gen) futex_wait(&generation_, gen);
+  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+#else
+  spin_until([&] { return generation_.load(std::memory_order_acquire) != gen; });
+#endif
 }
 
 void Team::split(int64_t total, int64_t grain, int64_t* begin, int64_t* end) const {

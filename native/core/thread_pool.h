@@ -14,6 +14,9 @@
 
 namespace fastgru {
 
+// Members spin for a few tens of microseconds (a time step's imbalance), then sleep on a futex, so
+// a member that the OS has descheduled — another process on the core — costs one wake-up, not a
+// core burnt spinning while it waits for its turn.
 class SpinBarrier {
  public:
   void reset(int parties);
@@ -22,6 +25,7 @@ class SpinBarrier {
  private:
   alignas(64) std::atomic<int> arrived_{0};
   alignas(64) std::atomic<uint32_t> generation_{0};
+  std::atomic<int> sleepers_{0};
   int parties_ = 1;
 };
 
