@@ -54,6 +54,32 @@ export class BackendUnavailableError extends FastGruError {
   }
 }
 
+/** A result or working buffer could not be allocated. */
+export class OutOfMemoryError extends FastGruError {
+  constructor(message: string) {
+    super('ERR_OUT_OF_MEMORY', message);
+  }
+}
+
+/**
+ * Runs a computation, turning the RangeError V8 throws when an array cannot be allocated into an
+ * OutOfMemoryError; everything else passes through.
+ */
+export function withMemoryErrors<T>(compute: () => T): T {
+  try {
+    return compute();
+  } catch (error) {
+    throw memoryError(error);
+  }
+}
+
+export function memoryError(error: unknown): unknown {
+  if (error instanceof RangeError && /allocat|array (buffer )?length|out of memory/i.test(error.message)) {
+    return new OutOfMemoryError(`fastgru: out of memory: ${error.message}`);
+  }
+  return error;
+}
+
 /** An async call was aborted through its AbortSignal before it ran; `cause` is the signal's reason. */
 export class AbortedError extends FastGruError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -12,6 +12,8 @@ import {
   OptionError,
   ShapeError,
   StateDictError,
+  memoryError,
+  withMemoryErrors,
 } from './errors.js';
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
@@ -92,6 +94,8 @@ const FORWARD_OPTION_NAMES = new Set(['lengths']);
 const FORWARD_ASYNC_OPTION_NAMES = new Set(['lengths', 'signal']);
 /** No parameter tensor may hold more elements than this (a Float32Array of 4 GiB). */
 const MAX_PARAMETER_ELEMENTS = 2 ** 30;
+/** Nor may a result (output or hidden state): the longest Float32Array. */
+const MAX_RESULT_ELEMENTS = 2 ** 32;
 /** Nor all of them together more than this (8 GiB of float32). */
 const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
@@ -310,7 +314,7 @@ export class GRU {
   /** Runs the GRU over x (see GRUOutput for shapes). h0 defaults to zeros. */
   forward(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): GRUOutput {
     const call = this.prepare(x, h0, options);
-    const result = this.backendModel().forward(call.batch);
+    const result = withMemoryErrors(() => this.backendModel().forward(call.batch));
     return call.wrap(result.output, result.hidden);
   }
 
@@ -322,7 +326,9 @@ export class GRU {
       throw argError(ArgumentError, 'options.signal', 'an AbortSignal', signal);
     }
     if (signal?.aborted) throw abortedError(signal);
-    const result = await this.backendModel().forwardAsync(call.batch, signal);
+    const result = await withMemoryErrors(() => this.backendModel().forwardAsync(call.batch, signal)).catch((error) => {
+      throw memoryError(error);
+    });
     return call.wrap(result.output, result.hidden);
   }
 
@@ -330,7 +336,7 @@ export class GRU {
   forwardTrain(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): TrainingRun {
     const call = this.prepare(x, h0, options);
     const masks = this.dropoutMasks(call.batch);
-    const run = this.backendModel().forwardTrain(call.batch, masks);
+    const run = withMemoryErrors(() => this.backendModel().forwardTrain(call.batch, masks));
     const { output, hidden } = call.wrap(run.output, run.hidden);
     const shapes = new Map(this.specs.map((spec) => [spec.name, spec.shape]));
     const names = this.directionNames();
@@ -340,7 +346,7 @@ export class GRU {
       backward: (dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients => {
         const dOut = optionalGradient(dOutput, 'dOutput', output.shape);
         const dHid = optionalGradient(dHidden, 'dHidden', hidden.shape);
-        const g = run.backward(dOut, dHid);
+        const g = withMemoryErrors(() => run.backward(dOut, dHid));
         const grads: StateDict = {};
         names.forEach((n, index) => {
           for (const key of ['wIh', 'wHh', 'bIh', 'bHh'] as const) {
@@ -388,6 +394,10 @@ export class GRU {
     const steps = batched ? x.shape[this.batchFirst ? 1 : 0] : x.shape[0];
     const batch = batched ? x.shape[this.batchFirst ? 0 : 1] : 1;
     const hiddenShape = batched ? [LD, batch, H] : [LD, H];
+    if (steps * batch * DH > MAX_RESULT_ELEMENTS || LD * batch * H > MAX_RESULT_ELEMENTS) {
+      throw argError(ShapeError, 'x', `a shape whose output and hidden state hold at most 2^32 elements each`,
+        formatShape(x.shape), { gotIsText: true });
+    }
     let h0: Float32Array | null = null;
     if (h0Arg !== undefined && h0Arg !== null) {
       const h = toTensor(h0Arg, 'h0');

@@ -22,6 +22,7 @@ export {
   DTypeError,
   FastGruError,
   OptionError,
+  OutOfMemoryError,
   ShapeError,
   StateDictError,
 } from './errors.js';

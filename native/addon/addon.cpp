@@ -3,8 +3,11 @@
 // core computes. Context-aware: all state lives in one per-environment AddonData.
 #include <napi.h>
 
+#include <cmath>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -28,6 +31,14 @@ class Addon;
 Addon* addon_of(Napi::Env env);
 Napi::FunctionReference& make_error_ref(Napi::Env env);
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env);
+
+// Type tags: napi_unwrap trusts its caller, so every object is checked to be what it claims
+// (a Model's prototype can be set to Tape's, a getter can be called on the other class).
+const napi_type_tag kModelTag = {0x66617374677275ULL, 0x4d6f64656cULL};
+const napi_type_tag kTapeTag = {0x66617374677275ULL, 0x54617065ULL};
+bool has_tag(const Napi::Value& v, const napi_type_tag& tag) {
+  return v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&tag);
+}
 
 Napi::Error make_js_error(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::FunctionReference& make_error = make_error_ref(env);
@@ -61,18 +72,40 @@ Napi::Value guarded(Napi::Env env, F body) {
 // Argument conversion: each helper names the argument in its error.
 // ---------------------------------------------------------------------------------------------
 
+// As JavaScript prints a number: 1.5, -3, NaN, Infinity.
+std::string format_number(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  char buf[32];
+  for (int precision = 1; precision <= 17; precision++) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  return buf;
+}
+
+std::string elements(size_t n) { return std::to_string(n) + (n == 1 ? " element" : " elements"); }
+
 std::string describe(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
   if (v.IsNull()) return "null";
-  if (v.IsBoolean()) return "a boolean";
-  if (v.IsNumber()) return std::to_string(v.As<Napi::Number>().DoubleValue());
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsNumber()) return format_number(v.As<Napi::Number>().DoubleValue());
   if (v.IsString()) return "a string";
   if (v.IsTypedArray()) {
     switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_int8_array: return "an Int8Array";
+      case napi_uint8_array: return "a Uint8Array";
+      case napi_uint8_clamped_array: return "a Uint8ClampedArray";
+      case napi_int16_array: return "an Int16Array";
+      case napi_uint16_array: return "a Uint16Array";
+      case napi_int32_array: return "an Int32Array";
+      case napi_uint32_array: return "a Uint32Array";
       case napi_float32_array: return "a Float32Array";
       case napi_float64_array: return "a Float64Array";
-      case napi_int32_array: return "an Int32Array";
-      default: return "another typed array";
+      case napi_bigint64_array: return "a BigInt64Array";
+      case napi_biguint64_array: return "a BigUint64Array";
+      default: return "a typed array";
     }
   }
   if (v.IsArray()) return "an array";
@@ -110,12 +143,11 @@ template <class T>
 ArrayArg<T> to_array(const Napi::Value& v, napi_typedarray_type type, const char* type_name, const std::string& arg,
                      int64_t expected) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    fail(v.IsTypedArray() ? "ERR_DTYPE" : "ERR_ARGUMENT", arg, std::string("a ") + type_name, describe(v));
+    fail(v.IsTypedArray() ? "ERR_DTYPE" : "ERR_ARGUMENT", arg, type_name, describe(v));
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) fail("ERR_ARGUMENT", arg, std::string("a ") + type_name, "a detached buffer");
+  if (ta.ArrayBuffer().IsDetached()) fail("ERR_ARGUMENT", arg, type_name, "a detached buffer");
   const size_t n = ta.ElementLength();
-  if (expected >= 0 && int64_t(n) != expected)
-    fail("ERR_SHAPE", arg, std::to_string(expected) + " elements", std::to_string(n) + " elements");
+  if (expected >= 0 && int64_t(n) != expected) fail("ERR_SHAPE", arg, elements(size_t(expected)), elements(n));
   ArrayArg<T> out;
   out.length = n;
   out.data = n ? reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset()) : nullptr;
@@ -123,7 +155,7 @@ ArrayArg<T> to_array(const Napi::Value& v, napi_typedarray_type type, const char
 }
 
 ArrayArg<float> to_floats(const Napi::Value& v, const std::string& arg, int64_t expected) {
-  return to_array<float>(v, napi_float32_array, "Float32Array", arg, expected);
+  return to_array<float>(v, napi_float32_array, "a Float32Array", arg, expected);
 }
 
 ArrayArg<float> to_floats_or_null(const Napi::Value& v, const std::string& arg, int64_t expected) {
@@ -131,7 +163,25 @@ ArrayArg<float> to_floats_or_null(const Napi::Value& v, const std::string& arg, 
   return to_floats(v, arg, expected);
 }
 
-Napi::Float32Array new_floats(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, size_t(n)); }
+// Results are allocated here, zeroed, and handed to V8 as external buffers: a failed allocation is
+// an ERR_OUT_OF_MEMORY error, where napi_create_arraybuffer would abort the process.
+Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
+  if (n == 0) return Napi::Float32Array::New(env, 0);
+  if (n < 0 || uint64_t(n) > (uint64_t(1) << 34))
+    throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: a result of " + std::to_string(n) + " floats");
+  void* p = std::calloc(size_t(n), sizeof(float));
+  if (!p) throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: cannot allocate a result of " + std::to_string(n) + " floats");
+  napi_value buffer;
+  const size_t bytes = size_t(n) * sizeof(float);
+  napi_status status = napi_create_external_arraybuffer(
+      env, p, bytes, [](napi_env, void* data, void*) { std::free(data); }, nullptr, &buffer);
+  if (status != napi_ok) {
+    // External buffers are not allowed here (a V8 sandbox): copy into a V8-owned buffer instead.
+    std::free(p);
+    return Napi::Float32Array::New(env, size_t(n));
+  }
+  return Napi::Float32Array::New(env, size_t(n), Napi::ArrayBuffer(env, buffer), 0);
+}
 
 float* data_of(Napi::Float32Array a) { return a.ElementLength() ? a.Data() : nullptr; }
 
@@ -170,7 +220,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value ForwardTrain(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
-  Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->kernels().name); }
+  Napi::Value Isa(const Napi::CallbackInfo& info) {
+    if (!has_tag(info.This(), kModelTag)) throw Napi::TypeError::New(info.Env(), "isa: expected a Model as this");
+    return Napi::String::New(info.Env(), model_->kernels().name);
+  }
 
   // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
   Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;
@@ -188,7 +241,7 @@ Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) con
   b.batch_first = to_bool(info[3], "batchFirst");
   const Napi::Value lv = info[5];
   if (!lv.IsNull() && !lv.IsUndefined()) {
-    ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "Int32Array", "lengths", b.batch);
+    ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "an Int32Array", "lengths", b.batch);
     b.lengths = l.data;
   }
   // Sizes (and lengths) are checked before any buffer length is compared against a product.
@@ -202,6 +255,7 @@ Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) con
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
+  info.This().As<Napi::Object>().TypeTag(&kModelTag);
   guarded(env, [&]() -> Napi::Value {
     if (!info[0].IsObject()) fail("ERR_ARGUMENT", "config", "an object", describe(info[0]));
     Napi::Object o = info[0].As<Napi::Object>();
@@ -217,20 +271,27 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     Napi::Array list = info[1].As<Napi::Array>();
     const int64_t count = int64_t(c.num_layers) * c.num_directions;
     if (int64_t(list.Length()) != count)
-      fail("ERR_STATE_DICT", "weights", std::to_string(count) + " layer-directions", std::to_string(list.Length()));
+      fail("ERR_SHAPE", "weights", std::to_string(count) + " layer-directions", std::to_string(list.Length()));
     const int64_t H = c.hidden_size;
-    std::vector<fastgru::DirectionWeights> weights(static_cast<size_t>(count));
+    // First every JS read (getters may run and detach buffers), then the pointers: no JS runs
+    // between taking a pointer and packing.
+    std::vector<Napi::Value> values;
     for (int64_t k = 0; k < count; k++) {
       const std::string arg = "weights[" + std::to_string(k) + "]";
       Napi::Value item = list.Get(uint32_t(k));
       if (!item.IsObject()) fail("ERR_ARGUMENT", arg, "an object { wIh, wHh, bIh, bHh }", describe(item));
       Napi::Object w = item.As<Napi::Object>();
+      for (const char* key : {"wIh", "wHh", "bIh", "bHh"}) values.push_back(w.Get(key));
+    }
+    std::vector<fastgru::DirectionWeights> weights(static_cast<size_t>(count));
+    for (int64_t k = 0; k < count; k++) {
+      const std::string arg = "weights[" + std::to_string(k) + "]";
       const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
-      weights[k].w_ih = to_floats(w.Get("wIh"), arg + ".wIh", 3 * H * I).data;
-      weights[k].w_hh = to_floats(w.Get("wHh"), arg + ".wHh", 3 * H * H).data;
+      weights[k].w_ih = to_floats(values[4 * k], arg + ".wIh", 3 * H * I).data;
+      weights[k].w_hh = to_floats(values[4 * k + 1], arg + ".wHh", 3 * H * H).data;
       if (c.bias) {
-        weights[k].b_ih = to_floats(w.Get("bIh"), arg + ".bIh", 3 * H).data;
-        weights[k].b_hh = to_floats(w.Get("bHh"), arg + ".bHh", 3 * H).data;
+        weights[k].b_ih = to_floats(values[4 * k + 2], arg + ".bIh", 3 * H).data;
+        weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
       }
     }
     model_ = std::make_shared<const fastgru::Model>(c, weights, fastgru::active_kernels());
@@ -258,10 +319,9 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
 // held by references until the promise settles, and the caller sees them only then.
 class ForwardWorker : public Napi::AsyncWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<const fastgru::Model> model, const Call& call,
-                Napi::Int32Array cancel)
+  ForwardWorker(Napi::Env env, std::shared_ptr<const fastgru::Model> model, const Call& call)
       : Napi::AsyncWorker(env, "fastgru.forwardAsync"), deferred_(Napi::Promise::Deferred::New(env)),
-        model_(std::move(model)), call_(call) {
+        model_(std::move(model)), call_(call), aborted_flag_(std::make_shared<std::atomic<bool>>(false)) {
     const fastgru::SequenceBatch& b = call.batch;
     x_.assign(b.x, b.x + call.sizes.x);
     if (b.h0) h0_.assign(b.h0, b.h0 + call.sizes.h);
@@ -275,16 +335,26 @@ class ForwardWorker : public Napi::AsyncWorker {
     hid_ = data_of(hidden);
     output_ = Napi::Persistent(output);
     hidden_ = Napi::Persistent(hidden);
-    if (!cancel.IsEmpty()) {
-      cancel_ = Napi::Persistent(cancel);
-      cancel_flag_ = cancel.Data();
-    }
   }
 
-  Napi::Promise promise() const { return deferred_.Promise(); }
+  // The promise, with an abort() method: work that has not started yet is then skipped and the
+  // promise rejects with ERR_ABORTED. The flag is native memory shared with the worker.
+  Napi::Promise promise() const {
+    Napi::Promise promise = deferred_.Promise();
+    auto* flag = new std::shared_ptr<std::atomic<bool>>(aborted_flag_);
+    Napi::Function abort = Napi::Function::New(
+        Env(), [](const Napi::CallbackInfo& info) {
+          auto* f = static_cast<std::shared_ptr<std::atomic<bool>>*>(info.Data());
+          (*f)->store(true);
+          return info.Env().Undefined();
+        }, "abort", flag);
+    abort.AddFinalizer([](Napi::Env, std::shared_ptr<std::atomic<bool>>* f) { delete f; }, flag);
+    promise.Set("abort", abort);
+    return promise;
+  }
 
   void Execute() override {
-    if (cancel_flag_ && __atomic_load_n(cancel_flag_, __ATOMIC_ACQUIRE) != 0) {
+    if (aborted_flag_->load()) {
       aborted_ = true;
       return;
     }
@@ -327,8 +397,7 @@ class ForwardWorker : public Napi::AsyncWorker {
   float* out_ = nullptr;
   float* hid_ = nullptr;
   Napi::Reference<Napi::Float32Array> output_, hidden_;
-  Napi::Reference<Napi::Int32Array> cancel_;
-  int32_t* cancel_flag_ = nullptr;
+  std::shared_ptr<std::atomic<bool>> aborted_flag_;
   bool aborted_ = false;
   std::string code_, message_;
 };
@@ -337,12 +406,7 @@ Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const Call call = read_call(info, 6);
-    Napi::Int32Array cancel;
-    if (!info[7].IsNull() && !info[7].IsUndefined()) {
-      to_array<int32_t>(info[7], napi_int32_array, "Int32Array", "cancel", 1);
-      cancel = info[7].As<Napi::Int32Array>();
-    }
-    auto* worker = new ForwardWorker(env, model_, call, cancel);
+    auto* worker = new ForwardWorker(env, model_, call);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -358,7 +422,9 @@ class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Tape", {InstanceAccessor<&TapeWrap::Bytes>("bytes")});
   }
-  TapeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapeWrap>(info), env_(info.Env()) {}
+  TapeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapeWrap>(info), env_(info.Env()) {
+    info.This().As<Napi::Object>().TypeTag(&kTapeTag);
+  }
   ~TapeWrap() override {
     if (tape_) Napi::MemoryManagement::AdjustExternalMemory(env_, -tape_->bytes());
   }
@@ -375,6 +441,7 @@ class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
 
  private:
   Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    if (!has_tag(info.This(), kTapeTag)) throw Napi::TypeError::New(info.Env(), "bytes: expected a Tape as this");
     return Napi::Number::New(info.Env(), tape_ ? double(tape_->bytes()) : 0.0);
   }
   napi_env env_;
@@ -386,18 +453,21 @@ class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
 Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const Call call = read_call(info, 7);
     const fastgru::GruConfig& c = model_->config();
-    std::vector<const float*> masks;
+    // The masks' elements are read (getters may run) before any pointer is taken.
+    std::vector<Napi::Value> mask_values;
     const Napi::Value mv = info[6];
     if (!mv.IsNull() && !mv.IsUndefined()) {
-      if (!mv.IsArray()) fail("ERR_ARGUMENT", "dropoutMasks", "an array of Float32Array", describe(mv));
+      if (!mv.IsArray()) fail("ERR_ARGUMENT", "dropoutMasks", "an array of Float32Arrays", describe(mv));
       Napi::Array list = mv.As<Napi::Array>();
       if (int64_t(list.Length()) != c.num_layers - 1)
-        fail("ERR_ARGUMENT", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks", std::to_string(list.Length()));
-      for (uint32_t l = 0; l < list.Length(); l++)
-        masks.push_back(to_floats(list.Get(l), "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
+        fail("ERR_SHAPE", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks (numLayers - 1)", std::to_string(list.Length()));
+      for (uint32_t l = 0; l < list.Length(); l++) mask_values.push_back(list.Get(l));
     }
+    const Call call = read_call(info, 7);
+    std::vector<const float*> masks;
+    for (size_t l = 0; l < mask_values.size(); l++)
+      masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     std::unique_ptr<fastgru::Tape> tape =
@@ -420,7 +490,7 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(tape_ctor_ref(env).Value()))
+    if (!has_tag(info[0], kTapeTag))
       fail("ERR_ARGUMENT", "tape", "the tape of a forwardTrain call", describe(info[0]));
     TapeWrap* tw = TapeWrap::Unwrap(info[0].As<Napi::Object>());
     if (!tw->tape()) fail("ERR_ARGUMENT", "tape", "the tape of a forwardTrain call", "an empty tape");
@@ -506,6 +576,7 @@ Napi::Value JsFmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int threads = int(to_int(info[0], "threads", 1, 1024));
+    if (!info[1].IsUndefined() && !info[1].IsNumber()) fail("ERR_ARGUMENT", "seconds", "a number in (0, 60]", describe(info[1]));
     const double seconds = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;
     if (!(seconds > 0 && seconds <= 60)) fail("ERR_ARGUMENT", "seconds", "a number in (0, 60]", describe(info[1]));
     return Napi::Number::New(env, fastgru::fma_peak_gflops(fastgru::active_kernels(), fastgru::default_pool(),

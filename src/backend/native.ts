@@ -14,6 +14,7 @@ import {
   DTypeError,
   FastGruError,
   OptionError,
+  OutOfMemoryError,
   ShapeError,
   StateDictError,
 } from '../errors.js';
@@ -35,8 +36,9 @@ interface AddonModel {
   readonly isa: string;
   forward(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
     lengths: Int32Array | null, threads: number): ForwardResult;
+  /** The promise has abort(): work not yet started is skipped and the promise rejects (ERR_ABORTED). */
   forwardAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
-    lengths: Int32Array | null, threads: number, cancel: Int32Array | null): Promise<ForwardResult>;
+    lengths: Int32Array | null, threads: number): Promise<ForwardResult> & { abort(): void };
   forwardTrain(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
     lengths: Int32Array | null, masks: Float32Array[] | null, threads: number): ForwardResult & { tape: AddonTape };
   backward(tape: AddonTape, dOutput: Float32Array | null, dHidden: Float32Array | null, threads: number): {
@@ -61,6 +63,7 @@ const ERROR_CLASSES: Record<string, new (message: string) => FastGruError> = {
   ERR_STATE_DICT: StateDictError,
   ERR_ABORTED: AbortedError,
   ERR_ISA: BackendUnavailableError,
+  ERR_OUT_OF_MEMORY: OutOfMemoryError,
 };
 
 function makeError(code: string, message: string): Error {
@@ -131,13 +134,10 @@ class NativeModel implements BackendModel {
 
   forwardAsync(b: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
-    // Aborting flips the flag the worker reads before it starts.
-    const cancel = signal ? new Int32Array(1) : null;
-    const onAbort = () => {
-      cancel![0] = 1;
-    };
+    const pending = this.handle.forwardAsync(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads);
+    // Aborting sets the flag the worker reads before it starts.
+    const onAbort = () => pending.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const pending = this.handle.forwardAsync(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads, cancel);
     return pending.then(
       (result) => {
         signal?.removeEventListener('abort', onAbort);

@@ -42,12 +42,13 @@ inline typename V::reg exp_clamped(typename V::reg x) {
   return V::mul(p, V::pow2(n));
 }
 
-// σ(x) = 1 / (1 + e^-x): within a few ulp, exactly 1 for large x, tiny and positive for very
-// negative x, never inf or NaN for finite x.
+// σ(x) = 1 / (1 + e^-x): within a few ulp where the result is a normal float, exactly 1 for large
+// x, exactly 0 below -88 (where σ is under 6e-39, the denormal range), never inf or NaN for finite x.
 template <class V>
 inline typename V::reg sigmoid(typename V::reg x) {
   const typename V::reg one = V::set1(1.0f);
-  return V::div(one, V::add(one, exp_clamped<V>(V::sub(V::zero(), x))));
+  const typename V::reg y = V::div(one, V::add(one, exp_clamped<V>(V::sub(V::zero(), x))));
+  return V::select_lt(x, V::set1(-88.0f), V::zero(), y);
 }
 
 // tanh(x): x + x³·P(x²) for |x| < 0.625 (a least-squares fit, under 1 ulp), else
