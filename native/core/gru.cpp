@@ -91,7 +91,10 @@ CallSizes check_batch(const GruConfig& c, const SequenceBatch& b) {
   const int64_t h = mul_checked(mul_checked(int64_t(c.num_layers) * D, b.batch), c.hidden_size);
   // Internal buffers are padded to whole vectors and panels: keep every size far from overflow.
   const int64_t limit = int64_t(1) << 40;
-  if (x < 0 || out < 0 || h < 0 || x > limit || out > limit || mul_checked(tb, 3LL * round_up(c.hidden_size, 64)) > limit)
+  // Lengths, the schedule and the kernels' row counts are int32: steps and batch must fit.
+  const int64_t int32_max = std::numeric_limits<int32_t>::max();
+  if (b.steps > int32_max || b.batch > int32_max || x < 0 || out < 0 || h < 0 || x > limit || out > limit ||
+      h > limit || mul_checked(tb, 3LL * round_up(c.hidden_size, 64)) > limit)
     throw Error("ERR_SHAPE", "x: expected sizes whose element counts fit in memory, got steps " + std::to_string(b.steps) +
                                  " and batch " + std::to_string(b.batch));
   if (b.lengths) {
@@ -111,8 +114,10 @@ CallSizes check_batch(const GruConfig& c, const SequenceBatch& b) {
 
 // A direction's weights, packed for every product forward and backward run. Gate columns are
 // stored in an order that keeps one unit block's gates together:
-//   reset_after: blocks of W units, each [r(W) z(W) n(W)] — one panel holds a block's three gates;
-//   reset before: [r(W) z(W)] blocks for the first product, then n in natural order.
+//   reset_after: blocks of kGateBlock units, each [r z n] — a block's three gates sit together;
+//   reset before: [r z] blocks for the first product, then n in natural order.
+// The block is the same on every ISA, so the products that sum over gate columns (dX, dh) add
+// in the same order everywhere.
 struct Model::Direction {
   int input = 0;
   std::vector<int> gate_row;  // storage column -> PyTorch row (g·H + j), or -1 for padding
@@ -128,7 +133,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
   if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
     throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
                                       " layer-directions, got " + std::to_string(weights.size()));
-  hp_ = int(round_up(H, W));
+  hp_ = int(round_up(H, kGateBlock));
   hn_ = int(round_up(H, 3 * W));
   const int Hp = hp_;
   for (size_t index = 0; index < weights.size(); index++) {
@@ -141,12 +146,13 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
     d->gate_row.assign(size_t(3 * Hp), -1);
     for (int c = 0; c < 3 * Hp; c++) {
       int g, j;
+      const int G = kGateBlock;
       if (config.reset_after) {
-        g = (c % (3 * W)) / W;
-        j = c / (3 * W) * W + c % W;
+        g = (c % (3 * G)) / G;
+        j = c / (3 * G) * G + c % G;
       } else if (c < 2 * Hp) {
-        g = (c % (2 * W)) / W;
-        j = c / (2 * W) * W + c % W;
+        g = (c % (2 * G)) / G;
+        j = c / (2 * G) * G + c % G;
       } else {
         g = 2;
         j = c - 2 * Hp;
@@ -271,6 +277,12 @@ struct Model::Run {
 
   // The body every thread runs: layers, directions, steps, with barriers between dependent phases.
   void forward(const Team& team) {
+    // Steps past a sequence's length output zeros (packed-sequence padding); nothing else writes them.
+    int64_t b0, b1;
+    team.split(B, 1, &b0, &b1);
+    for (int64_t i = b0; i < b1; i++)
+      for (int64_t t = sched.len[i]; t < T; t++)
+        std::memset(output + out_last.row(t, sched.perm[i]), 0, sizeof(float) * D * H);
     for (int l = 0; l < L; l++) {
       const float* input = l == 0 ? x : (tape ? tape->layer_inputs[l - 1].get() : inter[(l - 1) % 2].get());
       const Layout in_layout = l == 0 ? in0 : time_first;
@@ -322,9 +334,11 @@ struct Model::Run {
 
     float** rows_out = out_rows.data() + int64_t(team.id()) * B;
     const bool after = m.config_.reset_after;
-    const int blocks = Hp / W;
-    int64_t q0, q1, n0 = 0, n1 = 0;
-    team.split(blocks, 1, &q0, &q1);
+    // Each member takes whole gate blocks: the panels of the first product that hold them.
+    int64_t b0, b1, n0 = 0, n1 = 0;
+    team.split(Hp / kGateBlock, 1, &b0, &b1);
+    const int64_t per_block = (after ? 3 : 2) * kGateBlock / dir.whh.view.pw;
+    const int64_t q0 = b0 * per_block, q1 = b1 * per_block;
     if (!after) team.split(Hn / (3 * W), 1, &n0, &n1);
     for (int64_t s = 0; s < S; s++) {
       const int64_t bt = sched.active[s];
@@ -365,8 +379,8 @@ struct Model::Run {
         gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
         g.gh = gh.get();
         g.gh_ld = 3 * Hp;
-        g.u0 = int(q0 * W);
-        g.u1 = int(std::min<int64_t>(q1 * W, H));
+        g.u0 = int(b0 * kGateBlock);
+        g.u1 = int(std::min<int64_t>(b1 * kGateBlock, H));
         if (g.u0 < g.u1) kt.gates_after(g);
         team.sync();
       } else {
@@ -376,8 +390,8 @@ struct Model::Run {
         gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
         g.gh = gh.get();
         g.gh_ld = 2 * Hp;
-        g.u0 = int(q0 * W);
-        g.u1 = int(std::min<int64_t>(q1 * W, H));
+        g.u0 = int(b0 * kGateBlock);
+        g.u1 = int(std::min<int64_t>(b1 * kGateBlock, H));
         g.z_step = td ? g.z : z_step.get();
         g.rh = td ? g.inner : rh.get();
         g.step_ld = Hp;
@@ -515,7 +529,7 @@ struct Model::Backward {
       const float* input = l == 0 ? tape.x.get() : tape.layer_inputs[l - 1].get();
       int64_t e0, e1;
       team.split(T * B * in_layout.width, 64, &e0, &e1);
-      std::memset(d_in + e0, 0, sizeof(float) * (e1 - e0));
+      if (e1 > e0) std::memset(d_in + e0, 0, sizeof(float) * (e1 - e0));  // d_in is null when x is empty
       team.sync();
       for (int d = 0; d < D; d++)
         direction(team, *dirs[size_t(l * D + d)], l, d, d_out, out_layout, d_in, in_layout, input);

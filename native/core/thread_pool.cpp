@@ -95,12 +95,16 @@ void ThreadPool::ensure_workers(int count) {
 }
 
 void ThreadPool::run(int threads, Job job, void* context) {
-  if (threads <= 1 || !busy_.try_lock()) {
+  bool idle = false;
+  if (threads <= 1 || !busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) {
     SpinBarrier alone;
     job(Team(0, 1, &alone), context);
     return;
   }
-  std::lock_guard<std::mutex> busy(busy_, std::adopt_lock);
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{busy_};
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ensure_workers(threads - 1);

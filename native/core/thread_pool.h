@@ -66,7 +66,7 @@ class ThreadPool {
   void ensure_workers(int count);
   void worker_main(int index);
 
-  std::mutex busy_;  // held by the caller whose job the workers run
+  std::atomic<bool> busy_{false};  // set by the caller whose job the workers run
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::thread> workers_;

@@ -52,7 +52,7 @@ inline typename V::reg sigmoid(typename V::reg x) {
 }
 
 // tanh(x): x + x³·P(x²) for |x| < 0.625 (a least-squares fit, under 1 ulp), else
-// sign(x)·(1 − 2/(e^{2|x|} + 1)), which reaches exactly ±1 for large |x|.
+// 1 − 2/(e^{2|x|} + 1), which reaches exactly 1 for large |x|; the sign is x's (so tanh(-0) = -0).
 template <class V>
 inline typename V::reg tanh(typename V::reg x) {
   using R = typename V::reg;
@@ -66,7 +66,7 @@ inline typename V::reg tanh(typename V::reg x) {
   const R small = V::fma(V::mul(x, u), p, x);
   const R e = exp_clamped<V>(V::add(a, a));
   const R big = V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
-  return V::select_lt(a, V::set1(0.625f), small, V::copysign(big, x));
+  return V::copysign(V::select_lt(a, V::set1(0.625f), small, big), x);
 }
 
 template <class V>
@@ -120,14 +120,16 @@ void gemm_tile(int k, const float* const* a, int64_t acs, const float* b, int64_
 // Gate math of one step (forward) and its backward, per unit block of W lanes.
 // ---------------------------------------------------------------------------------------------
 
-// Column of gate g (0 r, 1 z, 2 n) of unit block starting at unit j, in each form's gx layout.
+// Column of gate g (0 r, 1 z, 2 n) of unit j (a multiple of W, so W lanes stay contiguous) in
+// each form's gate layout: blocks of kGateBlock units.
 template <class V>
 inline int64_t col_after(int g, int j) {
-  return int64_t(j) * 3 + int64_t(g) * V::W;  // j is a multiple of W: block j/W starts at 3j
+  static_assert(kGateBlock % V::W == 0, "the gate block must hold whole vectors");
+  return int64_t(j / kGateBlock) * 3 * kGateBlock + int64_t(g) * kGateBlock + j % kGateBlock;
 }
 template <class V>
 inline int64_t col_before_rz(int g, int j) {
-  return int64_t(j) * 2 + int64_t(g) * V::W;
+  return int64_t(j / kGateBlock) * 2 * kGateBlock + int64_t(g) * kGateBlock + j % kGateBlock;
 }
 
 template <class V>

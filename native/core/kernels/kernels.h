@@ -11,6 +11,11 @@ namespace fastgru {
 // Rows of A per GEMM micro-tile, for every ISA.
 constexpr int kMR = 4;
 
+// Gate columns are stored in blocks of this many units on every ISA (resetAfter: [r z n] per
+// block; reset before: [r z] per block, then n). The backward products sum over that order, so a
+// fixed block keeps gradients bit-identical across vector widths (4, 8, 16 all divide it).
+constexpr int kGateBlock = 16;
+
 // One GEMM micro-tile: m rows (1..kMR) by np panels of nv vectors each (nv = 2 or 3).
 //   c[i][p*pw + j] = (load_c ? c[i][p*pw + j] : 0) + sum_k a[i][k*acs] * b[p*bps + k*pw + j]
 // pw = nv * width is the panel width; b holds each panel as k rows of pw floats. Every element is

@@ -40,7 +40,9 @@ struct RefV {
   static reg round(reg a) { return map([&](int i) { return std::nearbyint(a.v[i]); }); }
   static reg pow2(reg n) {
     return map([&](int i) {
-      const uint32_t bits = uint32_t(int32_t(n.v[i]) + 127) << 23;
+      // As cvtps2dq: NaN gives the integer indefinite (INT32_MIN); casting NaN would be UB.
+      const int32_t e = n.v[i] == n.v[i] ? int32_t(n.v[i]) : INT32_MIN;
+      const uint32_t bits = uint32_t(e + 127) << 23;
       float f;
       std::memcpy(&f, &bits, sizeof f);
       return f;

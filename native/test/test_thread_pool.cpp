@@ -1,0 +1,211 @@
+// The thread pool: many jobs of 1-4 threads (every member runs once per job, with its own id),
+// Team::split covering [0, total) exactly, the barrier with 1-4 threads over many rounds, two OS
+// threads calling run() on one pool at once (the one that finds it busy runs its job alone:
+// results still correct), a job that calls run() from inside (runs inline), a pool destroyed right
+// after use, and default_threads() reading FASTGRU_THREADS.
+#include <atomic>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "check.h"
+#include "thread_pool.h"
+
+using namespace fastgru;
+
+namespace {
+
+// Sum of 0..n-1 over a team: each member sums its split, then member 0 adds the partials after a
+// barrier. Also counts, per id, how many times each member ran.
+struct SumJob {
+  const std::vector<int64_t>* data;
+  std::vector<int64_t> partial = std::vector<int64_t>(8, 0);
+  std::atomic<int> ran[8];
+  std::atomic<int> bad_team{0};
+  int expected_size = 0;
+  int64_t total = 0;
+  SumJob() {
+    for (auto& r : ran) r = 0;
+  }
+  void operator()(const Team& team) {
+    if (team.size() != expected_size && team.size() != 1) bad_team++;
+    if (team.id() < 0 || team.id() >= team.size()) bad_team++;
+    ran[team.id()]++;
+    int64_t b, e;
+    team.split(int64_t(data->size()), 16, &b, &e);
+    int64_t s = 0;
+    for (int64_t i = b; i < e; i++) s += (*data)[size_t(i)];
+    partial[size_t(team.id())] = s;
+    team.sync();
+    if (team.id() == 0) {
+      total = 0;
+      for (int i = 0; i < team.size(); i++) total += partial[size_t(i)];
+    }
+  }
+};
+
+int64_t expected_sum(int64_t n) { return n * (n - 1) / 2; }
+
+}  // namespace
+
+int main() {
+  // Team::split: the members' parts tile [0, total) in order, in multiples of grain.
+  {
+    int64_t bad = 0;
+    for (int size = 1; size <= 5; size++)
+      for (int64_t total = 0; total <= 70; total++)
+        for (int64_t grain : {1, 3, 4, 8, 24}) {
+          int64_t next = 0;
+          for (int id = 0; id < size; id++) {
+            SpinBarrier unused;
+            Team t(id, size, &unused);
+            int64_t b, e;
+            t.split(total, grain, &b, &e);
+            if (b != next || e < b || (b % grain != 0 && b != total)) bad++;
+            next = e;
+          }
+          if (next != total) bad++;
+        }
+    EXPECT(bad == 0, "Team::split: %lld splits do not tile [0, total) in multiples of grain", (long long)bad);
+    std::printf("%s Team::split tiles [0, total) for sizes 1-5, totals 0-70, grains 1, 3, 4, 8, 24\n",
+                bad ? "FAIL" : "ok  ");
+  }
+
+  std::vector<int64_t> data(10007);
+  std::iota(data.begin(), data.end(), 0);
+  const int64_t want = expected_sum(int64_t(data.size()));
+
+  // Many jobs, thread counts varying from job to job.
+  {
+    ThreadPool pool;
+    int wrong = 0, jobs = 0;
+    for (int round = 0; round < 3000; round++) {
+      const int threads = 1 + round % 4;
+      SumJob job;
+      job.data = &data;
+      job.expected_size = threads;
+      pool.run(threads, job);
+      jobs++;
+      bool ok = job.total == want && job.bad_team == 0;
+      for (int id = 0; id < 8; id++) ok = ok && job.ran[id] == (id < threads ? 1 : 0);
+      if (!ok && wrong++ < 5)
+        EXPECT(false, "job %d on %d threads: sum %lld (expected %lld), runs per id %d %d %d %d, bad teams %d", round,
+               threads, (long long)job.total, (long long)want, job.ran[0].load(), job.ran[1].load(), job.ran[2].load(),
+               job.ran[3].load(), job.bad_team.load());
+    }
+    EXPECT(wrong == 0, "%d of %d jobs wrong", wrong, jobs);
+    std::printf("%s %d jobs of 1-4 threads on one pool: every member ran once with its own id, sums correct\n",
+                wrong ? "FAIL" : "ok  ", jobs);
+  }
+
+  // The barrier: every member writes its slot for round r, syncs, and must then see every slot at r.
+  for (int threads = 1; threads <= 4; threads++) {
+    ThreadPool pool;
+    const int rounds = 2000;
+    std::vector<std::atomic<int>> slot(4);
+    for (auto& s : slot) s = -1;
+    std::atomic<int> stale{0};
+    auto body = [&](const Team& team) {
+      for (int r = 0; r < rounds; r++) {
+        slot[size_t(team.id())].store(r, std::memory_order_relaxed);
+        team.sync();
+        for (int i = 0; i < team.size(); i++)
+          if (slot[size_t(i)].load(std::memory_order_relaxed) != r) stale++;
+        team.sync();
+      }
+    };
+    pool.run(threads, body);
+    EXPECT(stale == 0, "barrier with %d threads: %d stale reads over %d rounds", threads, stale.load(), rounds);
+    std::printf("%s barrier with %d thread%s: %d rounds, no member passed early\n", stale ? "FAIL" : "ok  ", threads,
+                threads > 1 ? "s" : "", rounds);
+  }
+
+  // Two OS threads calling run() on the same pool at once.
+  {
+    ThreadPool pool;
+    std::atomic<int> wrong{0}, inline_runs{0}, pooled_runs{0};
+    auto caller = [&](int seed) {
+      for (int round = 0; round < 1500; round++) {
+        SumJob job;
+        job.data = &data;
+        job.expected_size = 2 + (round + seed) % 3;
+        pool.run(job.expected_size, job);
+        if (job.total != want || job.bad_team != 0) wrong++;
+        int members = 0;
+        for (int id = 0; id < 8; id++) members += job.ran[id];
+        (members == 1 ? inline_runs : pooled_runs)++;
+        if (members != 1 && members != job.expected_size) wrong++;
+      }
+    };
+    std::thread a(caller, 0), b(caller, 1);
+    a.join();
+    b.join();
+    EXPECT(wrong == 0, "two callers at once: %d wrong results", wrong.load());
+    std::printf("%s two OS threads x 1500 jobs on one pool: all sums correct (%d ran on the pool, %d alone because "
+                "it was busy)\n",
+                wrong ? "FAIL" : "ok  ", pooled_runs.load(), inline_runs.load());
+  }
+
+  // A job that runs a job of its own, from member 0 and from a worker: the inner one runs inline.
+  {
+    ThreadPool pool;
+    std::atomic<int> wrong{0}, inner_sizes{0};
+    auto outer = [&](const Team& team) {
+      SumJob job;
+      job.data = &data;
+      job.expected_size = 3;
+      pool.run(3, job);
+      if (job.total != want) wrong++;
+      int members = 0;
+      for (int id = 0; id < 8; id++) members += job.ran[id];
+      inner_sizes += members;
+      team.sync();
+    };
+    for (int round = 0; round < 200; round++) pool.run(2, outer);
+    EXPECT(wrong == 0 && inner_sizes == 200 * 2, "nested run(): %d wrong, %d inner members (expected %d)",
+           wrong.load(), inner_sizes.load(), 400);
+    std::printf("%s nested run() from members 0 and 1 of a running job: runs inline, sums correct\n",
+                wrong == 0 && inner_sizes == 400 ? "ok  " : "FAIL");
+  }
+
+  // Pools created, used and destroyed in a loop (workers joined each time).
+  {
+    int wrong = 0;
+    for (int i = 0; i < 50; i++) {
+      ThreadPool pool;
+      SumJob job;
+      job.data = &data;
+      job.expected_size = 1 + i % 4;
+      pool.run(job.expected_size, job);
+      wrong += job.total != want;
+    }
+    EXPECT(wrong == 0, "short-lived pools: %d wrong", wrong);
+    std::printf("%s 50 pools created, used once and destroyed\n", wrong ? "FAIL" : "ok  ");
+  }
+
+  // The process-wide pool is one object.
+  EXPECT(&default_pool() == &default_pool(), "default_pool() returns one pool");
+
+  // default_threads(): FASTGRU_THREADS when a positive integer, else the cores this process may use.
+  {
+    unsetenv("FASTGRU_THREADS");
+    const int cores = default_threads();
+    EXPECT(cores >= 1, "default_threads() = %d", cores);
+    struct Case {
+      const char* value;
+      int expected;
+    };
+    const Case cases[] = {{"3", 3}, {"1", 1}, {"1024", 1024}, {"0", cores}, {"-2", cores}, {"abc", cores},
+                          {"2x", cores}, {"", cores}, {"1025", cores}, {"99999999999999999999", cores}};
+    for (const Case& c : cases) {
+      setenv("FASTGRU_THREADS", c.value, 1);
+      const int got = default_threads();
+      EXPECT(got == c.expected, "FASTGRU_THREADS='%s': default_threads() = %d, expected %d", c.value, got, c.expected);
+    }
+    unsetenv("FASTGRU_THREADS");
+    std::printf("ok   default_threads() = %d; FASTGRU_THREADS honoured when 1..1024, ignored otherwise\n", cores);
+  }
+  return check::finish("thread_pool");
+}
