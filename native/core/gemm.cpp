@@ -6,12 +6,17 @@
 
 namespace fastgru {
 
-Buffer make_buffer(int64_t n) {
+Buffer uninit_buffer(int64_t n) {
   const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, bytes);
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
   return Buffer(static_cast<float*>(p));
+}
+
+Buffer make_buffer(int64_t n) {
+  Buffer b = uninit_buffer(n);
+  std::memset(b.get(), 0, size_t(std::max<int64_t>(n, 1)) * sizeof(float));
+  return b;
 }
 
 PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,

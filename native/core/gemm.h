@@ -22,6 +22,9 @@ struct AlignedFree {
 using Buffer = std::unique_ptr<float[], AlignedFree>;
 // A zero-filled, 64-byte aligned buffer of n floats (n may be 0).
 Buffer make_buffer(int64_t n);
+// The same, not zero-filled: for buffers written in full before they are read. Untouched pages
+// cost nothing until the threads that fill them touch them.
+Buffer uninit_buffer(int64_t n);
 
 // B operand laid out for the tiles: `panels` panels of pw = nv * width columns, each k rows of pw.
 struct Panels {

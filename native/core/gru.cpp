@@ -220,6 +220,54 @@ Tape::~Tape() = default;
 int64_t Tape::bytes() const { return impl_->bytes; }
 
 // ---------------------------------------------------------------------------------------------
+// Scratch
+// ---------------------------------------------------------------------------------------------
+
+struct Model::Scratch {
+  struct Slot {
+    Buffer data;
+    int64_t size = -1;
+  };
+  Slot slots[10];
+  std::vector<GemmWorkspace> gemm;
+  // Slot i with room for n floats (contents undefined).
+  float* get(int i, int64_t n) {
+    Slot& s = slots[i];
+    if (s.size < n) {
+      s.data = uninit_buffer(n);
+      s.size = n;
+    }
+    return s.data.get();
+  }
+};
+
+// Takes a scratch set for one call and gives it back at the end of the call.
+class Model::ScratchLease {
+ public:
+  explicit ScratchLease(const Model& m) : m_(m), s_(m.take_scratch()) {}
+  ~ScratchLease() { m_.give_back(std::move(s_)); }
+  Scratch& operator*() const { return *s_; }
+
+ private:
+  const Model& m_;
+  std::unique_ptr<Scratch> s_;
+};
+
+std::unique_ptr<Model::Scratch> Model::take_scratch() const {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  if (scratch_free_.empty()) return std::make_unique<Scratch>();
+  std::unique_ptr<Scratch> s = std::move(scratch_free_.back());
+  scratch_free_.pop_back();
+  return s;
+}
+
+void Model::give_back(std::unique_ptr<Scratch> scratch) const {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  // Keep two: enough for a caller and an async call; more concurrent calls allocate their own.
+  if (scratch_free_.size() < 2) scratch_free_.push_back(std::move(scratch));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Forward
 // ---------------------------------------------------------------------------------------------
 
@@ -238,13 +286,13 @@ struct Model::Run {
   float* output;
   float* hidden;
   Layout in0, out_last, time_first;
-  Buffer gx, gh, gh_n, z_step, rh, state;
-  Buffer inter[2];
+  float *gx = nullptr, *gh = nullptr, *gh_n = nullptr, *z_step = nullptr, *rh = nullptr, *state = nullptr;
+  float* inter[2] = {nullptr, nullptr};
   std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
   std::vector<float*> final_rows;          // where each row's final state goes
   std::vector<float*> out_rows;            // per thread, B entries
 
-  Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads)
+  Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads, Scratch& sc)
       : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
         D(model.config_.num_directions), L(model.config_.num_layers), W(model.kt_.width), Hp(model.hp_),
         Hn(model.hn_), threads(nthreads), batch_first(in.batch_first), sched(s), tape(tp), x(in.x), h0(in.h0),
@@ -252,22 +300,23 @@ struct Model::Run {
     in0 = seq_layout(T, B, model.config_.input_size, batch_first);
     out_last = seq_layout(T, B, int64_t(D) * H, batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
-    gx = make_buffer(P * 3 * Hp);
+    // Every buffer here is written before it is read (the state's padding at the setup).
+    gx = sc.get(0, P * 3 * Hp);
     if (m.config_.reset_after) {
-      gh = make_buffer(B * 3 * Hp);
+      gh = sc.get(1, B * 3 * Hp);
     } else {
-      gh = make_buffer(B * 2 * Hp);
-      gh_n = make_buffer(B * Hn);
+      gh = sc.get(1, B * 2 * Hp);
+      gh_n = sc.get(2, B * Hn);
       if (!tape) {
-        z_step = make_buffer(B * Hp);
-        rh = make_buffer(B * Hp);
+        z_step = sc.get(3, B * Hp);
+        rh = sc.get(4, B * Hp);
       }
     }
     if (!tape) {
-      state = make_buffer(2 * B * Hp);
+      state = sc.get(5, 2 * B * Hp);
       if (L > 1) {
-        inter[0] = make_buffer(T * B * D * H);
-        if (L > 2) inter[1] = make_buffer(T * B * D * H);
+        inter[0] = sc.get(6, T * B * D * H);
+        if (L > 2) inter[1] = sc.get(7, T * B * D * H);
       }
     }
     x_rows.resize(size_t(P));
@@ -275,83 +324,108 @@ struct Model::Run {
     out_rows.resize(size_t(B * threads));
   }
 
-  // The body every thread runs: layers, directions, steps, with barriers between dependent phases.
-  void forward(const Team& team) {
-    // Steps past a sequence's length output zeros (packed-sequence padding); nothing else writes them.
-    int64_t b0, b1;
-    team.split(B, 1, &b0, &b1);
-    for (int64_t i = b0; i < b1; i++)
-      for (int64_t t = sched.len[i]; t < T; t++)
-        std::memset(output + out_last.row(t, sched.perm[i]), 0, sizeof(float) * D * H);
-    for (int l = 0; l < L; l++) {
-      const float* input = l == 0 ? x : (tape ? tape->layer_inputs[l - 1].get() : inter[(l - 1) % 2].get());
-      const Layout in_layout = l == 0 ? in0 : time_first;
-      const bool last = l == L - 1;
-      float* out = last ? output : (tape ? tape->layer_inputs[l].get() : inter[l % 2].get());
-      const Layout out_layout = last ? out_last : time_first;
-      for (int d = 0; d < D; d++) direction(team, l, d, input, in_layout, out, out_layout);
-      if (!last && masks) {
-        int64_t e0, e1;
-        team.split(T * B * D * H, 64, &e0, &e1);
-        const float* mask = masks[l];
-        for (int64_t e = e0; e < e1; e++) out[e] *= mask[e];
-        team.sync();
-      }
-    }
+  // Phases this call runs (an upper bound): per direction a setup, a projection and at most two
+  // per step; per layer the dropout; and the zeroing of the padding.
+  int64_t phase_count() const { return int64_t(L) * D * (2 + 2 * S) + L + 1; }
+
+  // The chunks of the projection: row blocks of kMC, and enough panel groups to feed every member.
+  struct Grid {
+    int64_t row_blocks;
+    int panel_groups, panels;
+    int chunks() const { return int(row_blocks * panel_groups); }
+  };
+  Grid projection_grid(int panels) const {
+    const int64_t row_blocks = (P + kMC - 1) / kMC;
+    if (row_blocks == 0) return {0, 1, panels};
+    const int64_t want = 4 * int64_t(threads);
+    const int groups = int(std::min<int64_t>(panels, std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks)));
+    return {row_blocks, groups, panels};
   }
 
-  void direction(const Team& team, int l, int d, const float* input, const Layout& in_layout, float* out,
-                 const Layout& out_layout) {
+  // The body every member runs: layers, directions and steps as phases of chunks.
+  void forward(const Team& team, Phases& phases) {
+    // Steps past a sequence's length output zeros (packed-sequence padding); nothing else writes them.
+    phases.run(team, int(B), [&](int i) {
+      for (int64_t t = sched.len[i]; t < T; t++)
+        std::memset(output + out_last.row(t, sched.perm[i]), 0, sizeof(float) * D * H);
+    });
+    for (int l = 0; l < L; l++) {
+      const float* input = l == 0 ? x : (tape ? tape->layer_inputs[l - 1].get() : inter[(l - 1) % 2]);
+      const Layout in_layout = l == 0 ? in0 : time_first;
+      const bool last = l == L - 1;
+      float* out = last ? output : (tape ? tape->layer_inputs[l].get() : inter[l % 2]);
+      const Layout out_layout = last ? out_last : time_first;
+      for (int d = 0; d < D; d++) direction(team, phases, l, d, input, in_layout, out, out_layout);
+      if (!last && masks) {
+        const float* mask = masks[l];
+        const int64_t n = T * B * D * H, chunk = 1 << 14;
+        phases.run(team, int((n + chunk - 1) / chunk), [&](int c) {
+          for (int64_t e = c * chunk, end = std::min(n, e + chunk); e < end; e++) out[e] *= mask[e];
+        });
+      }
+    }
+    phases.finish(team);
+  }
+
+  void direction(const Team& team, Phases& phases, int l, int d, const float* input, const Layout& in_layout,
+                 float* out, const Layout& out_layout) {
     const Direction& dir = *m.dirs_[size_t(l * D + d)];
     const bool reverse = d == 1;
     const int64_t slot = int64_t(l * D + d) * B * H;
-    int64_t r0, r1;
-    // Projection rows (packed order), the state before step 0, and where final states go.
-    team.split(P, 1, &r0, &r1);
-    for (int64_t s = 0, p = 0; s < S; s++)
-      for (int64_t i = 0; i < sched.active[s]; i++, p++)
-        if (p >= r0 && p < r1) x_rows[p] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
     Tape::Impl::Dir* td = tape ? &tape->dirs[size_t(l * D + d)] : nullptr;
-    float* h_first = td ? td->h.get() : state.get();
-    team.split(B, 1, &r0, &r1);
-    for (int64_t i = r0; i < r1; i++) {
-      const int64_t b = sched.perm[i];
-      final_rows[i] = hidden + slot + b * H;
-      const float* src = h0 ? h0 + slot + b * H : nullptr;
-      float* dst = sched.len[i] > 0 ? h_first + i * Hp : final_rows[i];
-      if (src) std::memcpy(dst, src, sizeof(float) * H);
-      else std::memset(dst, 0, sizeof(float) * H);
-    }
-    team.sync();
-    team.split(P, kMR, &r0, &r1);
-    Rows a;
-    a.ptrs = x_rows.data() + r0;
-    MutRows c;
-    c.base = gx.get() + r0 * 3 * Hp;
-    c.ld = 3 * Hp;
-    gemm_packed(kt, r1 - r0, a, 1, dir.wih.view, 0, dir.wih.view.panels, c, false);
-    team.sync();
+    float* h_first = td ? td->h.get() : state;
+    // Setup: the projection's rows in packed order (one chunk per step), the state before step 0
+    // and where each sequence's final state goes (chunks of 16 sequences).
+    const int64_t init_chunks = (B + 15) / 16;
+    phases.run(team, int(S + init_chunks), [&](int c) {
+      if (c < S) {
+        for (int64_t i = 0; i < sched.active[c]; i++)
+          x_rows[size_t(sched.offset[c] + i)] = input + in_layout.row(sched.time(i, c, reverse), sched.perm[i]);
+        return;
+      }
+      for (int64_t i = (c - S) * 16, end = std::min(B, i + 16); i < end; i++) {
+        const int64_t b = sched.perm[i];
+        final_rows[i] = hidden + slot + b * H;
+        const float* src = h0 ? h0 + slot + b * H : nullptr;
+        float* dst = sched.len[i] > 0 ? h_first + i * Hp : final_rows[i];
+        if (src) std::memcpy(dst, src, sizeof(float) * H);
+        else std::memset(dst, 0, sizeof(float) * H);
+        // The state's padding lanes stay zero from here on (padded units compute 0.5 · 0).
+        if (sched.len[i] > 0) std::memset(dst + H, 0, sizeof(float) * (Hp - H));
+      }
+    });
+    const Grid grid = projection_grid(dir.wih.view.panels);
+    phases.run(team, grid.chunks(), [&](int c) {
+      const int64_t r0 = (c / grid.panel_groups) * kMC, r1 = std::min(P, r0 + kMC);
+      const int g = c % grid.panel_groups;
+      Rows a;
+      a.ptrs = x_rows.data() + r0;
+      MutRows out_c;
+      out_c.base = gx + r0 * 3 * Hp;
+      out_c.ld = 3 * Hp;
+      gemm_packed(kt, r1 - r0, a, 1, dir.wih.view, int(int64_t(grid.panels) * g / grid.panel_groups),
+                  int(int64_t(grid.panels) * (g + 1) / grid.panel_groups), out_c, false);
+    });
 
     float** rows_out = out_rows.data() + int64_t(team.id()) * B;
     const bool after = m.config_.reset_after;
-    // Each member takes whole gate blocks: the panels of the first product that hold them.
-    int64_t b0, b1, n0 = 0, n1 = 0;
-    team.split(Hp / kGateBlock, 1, &b0, &b1);
-    const int64_t per_block = (after ? 3 : 2) * kGateBlock / dir.whh.view.pw;
-    const int64_t q0 = b0 * per_block, q1 = b1 * per_block;
-    if (!after) team.split(Hn / (3 * W), 1, &n0, &n1);
+    const int per_block = (after ? 3 : 2) * kGateBlock / dir.whh.view.pw;
+    const int blocks = Hp / kGateBlock;
+    // Gate blocks per chunk: about eight chunks per member, for stealing, but not so small that
+    // the per-row overhead of the gate math shows.
+    const int group = std::max(1, std::min(4, blocks / (8 * threads)));
+    const int n_panels = Hn / (3 * W);
+    int64_t filled = -1;  // the step rows_out holds
     for (int64_t s = 0; s < S; s++) {
       const int64_t bt = sched.active[s];
       const int64_t base = sched.offset[s];
-      float* h = td ? td->h.get() + base * Hp : state.get() + (s & 1) * B * Hp;
-      float* h_next = td ? td->h.get() + sched.offset[s + 1] * Hp : state.get() + ((s + 1) & 1) * B * Hp;
-      for (int64_t i = 0; i < bt; i++)
-        rows_out[i] = out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+      float* h = td ? td->h.get() + base * Hp : state + (s & 1) * B * Hp;
+      float* h_next = td ? td->h.get() + sched.offset[s + 1] * Hp : state + ((s + 1) & 1) * B * Hp;
       GateStep g{};
       g.rows = int(bt);
       g.rows_next = int(sched.active[s + 1]);
       g.H = H;
-      g.gx = gx.get() + base * 3 * Hp;
+      g.gx = gx + base * 3 * Hp;
       g.gx_ld = 3 * Hp;
       g.n_col = 2 * Hp;
       g.bias_x = dir.bias_x.get();
@@ -369,47 +443,56 @@ struct Model::Run {
         g.n = td->n.get() + base * Hp;
         g.inner = td->inner.get() + base * Hp;
       }
+      g.z_step = td ? g.z : z_step;
+      g.rh = td ? g.inner : rh;
+      g.step_ld = Hp;
+      auto output_rows = [&] {
+        if (filled == s) return;
+        for (int64_t i = 0; i < bt; i++)
+          rows_out[i] = out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+        filled = s;
+      };
       Rows ha;
       ha.base = h;
       ha.ld = Hp;
-      if (after) {
+      // One chunk per gate block: its columns of the recurrent product, then its gate math.
+      phases.run(team, int((blocks + group - 1) / group), [&](int c) {
+        const int blk0 = c * group, blk1 = std::min(blocks, blk0 + group);
         MutRows gc;
-        gc.base = gh.get();
-        gc.ld = 3 * Hp;
-        gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
-        g.gh = gh.get();
-        g.gh_ld = 3 * Hp;
-        g.u0 = int(b0 * kGateBlock);
-        g.u1 = int(std::min<int64_t>(b1 * kGateBlock, H));
-        if (g.u0 < g.u1) kt.gates_after(g);
-        team.sync();
-      } else {
-        MutRows gc;
-        gc.base = gh.get();
-        gc.ld = 2 * Hp;
-        gemm_packed(kt, bt, ha, 1, dir.whh.view, int(q0), int(q1), gc, false);
-        g.gh = gh.get();
-        g.gh_ld = 2 * Hp;
-        g.u0 = int(b0 * kGateBlock);
-        g.u1 = int(std::min<int64_t>(b1 * kGateBlock, H));
-        g.z_step = td ? g.z : z_step.get();
-        g.rh = td ? g.inner : rh.get();
-        g.step_ld = Hp;
-        if (g.u0 < g.u1) kt.gates_before_rz(g);
-        team.sync();
+        gc.base = gh;
+        gc.ld = (after ? 3 : 2) * Hp;
+        gemm_packed(kt, bt, ha, 1, dir.whh.view, blk0 * per_block, blk1 * per_block, gc, false);
+        GateStep gb = g;
+        gb.gh = gh;
+        gb.gh_ld = gc.ld;
+        gb.u0 = blk0 * kGateBlock;
+        gb.u1 = blk1 * kGateBlock;  // whole blocks: the padding lanes are computed too (all zeros)
+        if (after) {
+          output_rows();
+          kt.gates_after(gb);
+        } else {
+          kt.gates_before_rz(gb);
+        }
+      });
+      if (!after) {
+        // Reset before: the candidate's product runs on r ⊙ h, complete only now.
         Rows ra;
         ra.base = g.rh;
         ra.ld = Hp;
-        MutRows nc;
-        nc.base = gh_n.get();
-        nc.ld = Hn;
-        gemm_packed(kt, bt, ra, 1, dir.whn.view, int(n0), int(n1), nc, false);
-        g.gh = gh_n.get();
-        g.gh_ld = Hn;
-        g.u0 = int(n0 * 3 * W);
-        g.u1 = int(std::min<int64_t>(n1 * 3 * W, H));
-        if (g.u0 < g.u1) kt.gates_before_n(g);
-        team.sync();
+        phases.run(team, n_panels, [&](int q) {
+          MutRows nc;
+          nc.base = gh_n;
+          nc.ld = Hn;
+          gemm_packed(kt, bt, ra, 1, dir.whn.view, q, q + 1, nc, false);
+          GateStep gb = g;
+          gb.gh = gh_n;
+          gb.gh_ld = Hn;
+          gb.u0 = q * 3 * W;
+          gb.u1 = std::min(q * 3 * W + 3 * W, Hp);
+          if (gb.u0 >= gb.u1) return;
+          output_rows();
+          kt.gates_before_n(gb);
+        });
       }
     }
   }
@@ -418,10 +501,12 @@ struct Model::Run {
 void Model::forward(const SequenceBatch& batch, float* output, float* hidden, ThreadPool& pool, int threads) const {
   check_batch(config_, batch);
   const Schedule sched(batch.steps, batch.batch, batch.lengths);
-  Run run(*this, batch, sched, nullptr, std::max(1, threads));
+  ScratchLease scratch(*this);
+  Run run(*this, batch, sched, nullptr, std::max(1, threads), *scratch);
   run.output = output;
   run.hidden = hidden;
-  auto body = [&run](const Team& team) { run.forward(team); };
+  Phases phases(run.threads, run.phase_count());
+  auto body = [&](const Team& team) { run.forward(team, phases); };
   pool.run(run.threads, body);
 }
 
@@ -436,21 +521,23 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
   const int64_t P = tape->sched.rows;
   const int L = config_.num_layers, D = config_.num_directions;
   const int64_t layer_out = batch.steps * batch.batch * D * config_.hidden_size;
-  tape->x = make_buffer(sizes.x);
+  tape->x = uninit_buffer(sizes.x);
   if (sizes.x) std::memcpy(tape->x.get(), batch.x, sizeof(float) * sizes.x);
   tape->bytes += sizes.x * 4;
   for (int l = 0; l + 1 < L; l++) {
-    tape->layer_inputs.push_back(make_buffer(layer_out));
+    tape->layer_inputs.push_back(uninit_buffer(layer_out));
     tape->bytes += layer_out * 4;
     if (dropout_masks) {
-      tape->masks.push_back(make_buffer(layer_out));
+      tape->masks.push_back(uninit_buffer(layer_out));
       if (layer_out) std::memcpy(tape->masks.back().get(), dropout_masks[l], sizeof(float) * layer_out);
       tape->bytes += layer_out * 4;
     }
   }
   for (int k = 0; k < L * D; k++) {
     Tape::Impl::Dir dir;
-    for (Buffer* b : {&dir.h, &dir.r, &dir.z, &dir.n, &dir.inner}) *b = make_buffer(P * hp_);
+    // h's padding lanes must start at zero; r, z, n and inner are written in full.
+    dir.h = make_buffer(P * hp_);
+    for (Buffer* b : {&dir.r, &dir.z, &dir.n, &dir.inner}) *b = uninit_buffer(P * hp_);
     tape->bytes += 5 * P * hp_ * 4;
     tape->dirs.push_back(std::move(dir));
   }
@@ -458,11 +545,13 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
   for (const Buffer& b : tape->masks) masks.push_back(b.get());
   SequenceBatch in = batch;
   in.x = tape->x.get();
-  Run run(*this, in, tape->sched, tape.get(), std::max(1, threads));
+  ScratchLease scratch(*this);
+  Run run(*this, in, tape->sched, tape.get(), std::max(1, threads), *scratch);
   run.output = output;
   run.hidden = hidden;
   run.masks = masks.empty() ? nullptr : masks.data();
-  auto body = [&run](const Team& team) { run.forward(team); };
+  Phases phases(run.threads, run.phase_count());
+  auto body = [&](const Team& team) { run.forward(team, phases); };
   pool.run(run.threads, body);
   return std::unique_ptr<Tape>(new Tape(std::move(tape)));
 }
@@ -484,178 +573,209 @@ struct Model::Backward {
   float* d_h0;
   const std::vector<DirectionGradients>& grads;
   Layout in0, out_last, time_first;
-  Buffer dgx, dgh, dh, drh, dxp, wgrad_x, wgrad_h;
+  float *dgx = nullptr, *dgh = nullptr, *dh = nullptr, *drh = nullptr, *dxp = nullptr, *wgrad_x = nullptr,
+        *wgrad_h = nullptr;
   std::vector<double> bias_sums;  // [2, 3Hp]: each thread sums its own columns
-  Buffer d_layer[2];
+  float* d_layer[2] = {nullptr, nullptr};
   int64_t ld_x = 0;
   std::vector<const float*> x_rows;
   std::vector<const float*> dout_rows;  // per thread, B entries
-  std::vector<GemmWorkspace> ws;
+  std::vector<GemmWorkspace>& ws;
 
   Backward(const KernelTable& k, const GruConfig& c, const Tape::Impl& t, int hp, int hn, int nthreads,
-           const float* dout, const float* dhid, float* din, float* dh0, const std::vector<DirectionGradients>& g)
+           const float* dout, const float* dhid, float* din, float* dh0, const std::vector<DirectionGradients>& g,
+           Scratch& sc)
       : kt(k), cfg(c), tape(t), sched(t.sched), T(t.steps), B(t.batch), P(t.sched.rows), S(t.sched.steps),
         H(c.hidden_size), D(c.num_directions), L(c.num_layers), W(k.width), Hp(hp), Hn(hn), threads(nthreads),
-        d_output(dout), d_hidden(dhid), d_input(din), d_h0(dh0), grads(g) {
+        d_output(dout), d_hidden(dhid), d_input(din), d_h0(dh0), grads(g), ws(sc.gemm) {
     in0 = seq_layout(T, B, c.input_size, t.batch_first);
     out_last = seq_layout(T, B, int64_t(D) * H, t.batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     const int widest_in = std::max(c.input_size, D * H);
     ld_x = round_up(widest_in, 3 * W);
-    dgx = make_buffer(P * 3 * Hp);
-    if (c.reset_after) dgh = make_buffer(P * 3 * Hp);
-    else drh = make_buffer(B * Hn);
-    dh = make_buffer(B * Hn);
-    dxp = make_buffer(P * ld_x);
-    wgrad_x = make_buffer(3 * Hp * ld_x);
-    wgrad_h = make_buffer(3 * Hp * Hn);
+    // All written before they are read (dh row by row at each direction's setup).
+    dgx = sc.get(0, P * 3 * Hp);
+    if (c.reset_after) dgh = sc.get(1, P * 3 * Hp);
+    else drh = sc.get(1, B * Hn);
+    dh = sc.get(2, B * Hn);
+    dxp = sc.get(3, P * ld_x);
+    wgrad_x = sc.get(4, 3 * Hp * ld_x);
+    wgrad_h = sc.get(5, 3 * Hp * Hn);
     bias_sums.assign(size_t(6 * Hp), 0.0);
     if (L > 1) {
-      d_layer[0] = make_buffer(T * B * D * H);
-      if (L > 2) d_layer[1] = make_buffer(T * B * D * H);
+      d_layer[0] = sc.get(6, T * B * D * H);
+      if (L > 2) d_layer[1] = sc.get(7, T * B * D * H);
     }
     x_rows.resize(size_t(P));
     dout_rows.resize(size_t(B * threads));
-    ws.resize(size_t(threads));
+    if (ws.size() < size_t(threads)) ws.resize(size_t(threads));
     for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
   }
 
-  void run(const Team& team, const std::vector<std::unique_ptr<Direction>>& dirs) {
-    for (int l = L - 1; l >= 0; l--) {
-      const float* d_out = l == L - 1 ? d_output : d_layer[l % 2].get();
-      const Layout out_layout = l == L - 1 ? out_last : time_first;
-      float* d_in = l == 0 ? d_input : d_layer[(l - 1) % 2].get();
-      const Layout in_layout = l == 0 ? in0 : time_first;
-      const float* input = l == 0 ? tape.x.get() : tape.layer_inputs[l - 1].get();
-      int64_t e0, e1;
-      team.split(T * B * in_layout.width, 64, &e0, &e1);
-      if (e1 > e0) std::memset(d_in + e0, 0, sizeof(float) * (e1 - e0));  // d_in is null when x is empty
-      team.sync();
-      for (int d = 0; d < D; d++)
-        direction(team, *dirs[size_t(l * D + d)], l, d, d_out, out_layout, d_in, in_layout, input);
-      if (l > 0 && !tape.masks.empty()) {
-        const float* mask = tape.masks[l - 1].get();
-        for (int64_t e = e0; e < e1; e++) d_in[e] *= mask[e];
-        team.sync();
-      }
-    }
+  int64_t phase_count() const { return int64_t(L) * (2 + int64_t(D) * (2 * S + 6)); }
+
+  // Runs a phase over [0, n) in chunks of `grain` items: work(begin, end).
+  template <class Work>
+  void ranges(const Team& team, Phases& phases, int64_t n, int64_t grain, Work work) {
+    phases.run(team, int((n + grain - 1) / grain), [&](int c) { work(c * grain, std::min(n, (c + 1) * grain)); });
   }
 
-  void direction(const Team& team, const Direction& dir, int l, int d, const float* d_out,
+  void run(const Team& team, Phases& phases, const std::vector<std::unique_ptr<Direction>>& dirs) {
+    for (int l = L - 1; l >= 0; l--) {
+      const float* d_out = l == L - 1 ? d_output : d_layer[l % 2];
+      const Layout out_layout = l == L - 1 ? out_last : time_first;
+      float* d_in = l == 0 ? d_input : d_layer[(l - 1) % 2];
+      const Layout in_layout = l == 0 ? in0 : time_first;
+      const float* input = l == 0 ? tape.x.get() : tape.layer_inputs[l - 1].get();
+      const int64_t n_in = T * B * in_layout.width;
+      ranges(team, phases, n_in, 1 << 14, [&](int64_t e0, int64_t e1) {
+        std::memset(d_in + e0, 0, sizeof(float) * (e1 - e0));
+      });
+      for (int d = 0; d < D; d++)
+        direction(team, phases, *dirs[size_t(l * D + d)], l, d, d_out, out_layout, d_in, in_layout, input);
+      if (l > 0 && !tape.masks.empty()) {
+        const float* mask = tape.masks[l - 1].get();
+        ranges(team, phases, n_in, 1 << 14, [&](int64_t e0, int64_t e1) {
+          for (int64_t e = e0; e < e1; e++) d_in[e] *= mask[e];
+        });
+      }
+    }
+    phases.finish(team);
+  }
+
+  void direction(const Team& team, Phases& phases, const Direction& dir, int l, int d, const float* d_out,
                  const Layout& out_layout, float* d_in, const Layout& in_layout, const float* input) {
     const bool reverse = d == 1;
     const bool after = cfg.reset_after;
     const int64_t slot = int64_t(l * D + d) * B * H;
     const Tape::Impl::Dir& td = tape.dirs[size_t(l * D + d)];
     const int I = dir.input;
-    int64_t r0, r1;
-    team.split(B, 1, &r0, &r1);
-    for (int64_t i = r0; i < r1; i++) {
-      float* row = dh.get() + i * Hn;
-      std::memset(row, 0, sizeof(float) * Hn);
-      if (d_hidden) std::memcpy(row, d_hidden + slot + int64_t(sched.perm[i]) * H, sizeof(float) * H);
-    }
-    team.split(P, 1, &r0, &r1);
-    for (int64_t s = 0, p = 0; s < S; s++)
-      for (int64_t i = 0; i < sched.active[s]; i++, p++)
-        if (p >= r0 && p < r1) x_rows[p] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
-    team.sync();
+    // Setup: dL/dh after the last step (chunks of 16 sequences) and the input rows in packed order
+    // (one chunk per step), for dW_ih.
+    const int64_t init_chunks = (B + 15) / 16;
+    phases.run(team, int(S + init_chunks), [&](int c) {
+      if (c < S) {
+        for (int64_t i = 0; i < sched.active[c]; i++)
+          x_rows[size_t(sched.offset[c] + i)] = input + in_layout.row(sched.time(i, c, reverse), sched.perm[i]);
+        return;
+      }
+      for (int64_t i = (c - S) * 16, end = std::min(B, i + 16); i < end; i++) {
+        float* row = dh + i * Hn;
+        std::memset(row, 0, sizeof(float) * Hn);
+        if (d_hidden) std::memcpy(row, d_hidden + slot + int64_t(sched.perm[i]) * H, sizeof(float) * H);
+      }
+    });
 
+    // The time loop, backwards. A chunk is one panel of dh's columns (3W units): it first adds the
+    // later step's recurrent product into those columns of dh, then runs this step's gate
+    // gradients for the same units, which read exactly those columns.
     const float** rows_out = dout_rows.data() + int64_t(team.id()) * B;
-    int64_t q0, q1;
-    team.split(Hn / (3 * W), 1, &q0, &q1);
+    int64_t filled = -1;
+    const int panels = Hn / (3 * W);
     GateGradStep g{};
-    g.u0 = int(q0 * 3 * W);
-    g.u1 = int(std::min<int64_t>(q1 * 3 * W, H));
     g.H = H;
-    g.dh = dh.get();
+    g.dh = dh;
     g.dh_ld = Hn;
     g.tape_ld = Hp;
     g.dgx_ld = 3 * Hp;
     g.dgh_ld = 3 * Hp;
     g.n_col = 2 * Hp;
-    g.drh = drh.get();
+    g.drh = drh;
     g.drh_ld = Hn;
-    const bool mine = g.u0 < g.u1;
+    MutRows dhc;
+    dhc.base = dh;
+    dhc.ld = Hn;
+    // dh[:, panel q] += (the gate gradients of step s) · W_hh, over every gate column.
+    auto recurrent = [&](int64_t s, int q) {
+      Rows a;
+      a.base = (after ? dgh : dgx) + sched.offset[s] * 3 * Hp;
+      a.ld = 3 * Hp;
+      gemm_packed(kt, sched.active[s], a, 1, after ? dir.whh_t.view : dir.whrz_t.view, q, q + 1, dhc, true);
+    };
     for (int64_t s = S - 1; s >= 0; s--) {
       const int64_t bt = sched.active[s];
       const int64_t base = sched.offset[s];
-      if (d_out)
-        for (int64_t i = 0; i < bt; i++)
-          rows_out[i] = d_out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
       g.rows = int(bt);
-      g.d_out = d_out ? rows_out : nullptr;
       g.h = td.h.get() + base * Hp;
       g.r = td.r.get() + base * Hp;
       g.z = td.z.get() + base * Hp;
       g.n = td.n.get() + base * Hp;
       g.inner = td.inner.get() + base * Hp;
-      g.dgx = dgx.get() + base * 3 * Hp;
-      MutRows dhc;
-      dhc.base = dh.get();
-      dhc.ld = Hn;
-      if (after) {
-        g.dgh = dgh.get() + base * 3 * Hp;
-        if (mine) kt.dgates_after(g);
-        team.sync();
-        Rows a;
-        a.base = g.dgh;
-        a.ld = 3 * Hp;
-        gemm_packed(kt, bt, a, 1, dir.whh_t.view, int(q0), int(q1), dhc, true);
-      } else {
-        if (mine) kt.dgates_before_1(g);
-        team.sync();
-        Rows an;
-        an.base = g.dgx + 2 * Hp;
-        an.ld = 3 * Hp;
-        MutRows rc;
-        rc.base = drh.get();
-        rc.ld = Hn;
-        gemm_packed(kt, bt, an, 1, dir.whn_t.view, int(q0), int(q1), rc, false);
-        if (mine) kt.dgates_before_2(g);
-        team.sync();
-        Rows a;
-        a.base = g.dgx;
-        a.ld = 3 * Hp;
-        gemm_packed(kt, bt, a, 1, dir.whrz_t.view, int(q0), int(q1), dhc, true);
+      g.dgx = dgx + base * 3 * Hp;
+      g.dgh = dgh ? dgh + base * 3 * Hp : nullptr;
+      auto units = [&](int q) {
+        GateGradStep gq = g;
+        gq.u0 = q * 3 * W;
+        gq.u1 = std::min(q * 3 * W + 3 * W, Hp);  // up to the padding: every gradient column is written
+        if (d_out && filled != s) {
+          for (int64_t i = 0; i < bt; i++)
+            rows_out[i] = d_out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+          filled = s;
+        }
+        gq.d_out = d_out ? rows_out : nullptr;
+        return gq;
+      };
+      phases.run(team, panels, [&](int q) {
+        if (s + 1 < S) recurrent(s + 1, q);
+        const GateGradStep gq = units(q);
+        if (gq.u0 >= gq.u1) return;
+        if (after) kt.dgates_after(gq);
+        else kt.dgates_before_1(gq);
+      });
+      if (!after) {
+        // d(r ⊙ h) needs every unit's n gradient of this step; then r's gradient per unit.
+        phases.run(team, panels, [&](int q) {
+          Rows an;
+          an.base = g.dgx + 2 * Hp;
+          an.ld = 3 * Hp;
+          MutRows rc;
+          rc.base = drh;
+          rc.ld = Hn;
+          gemm_packed(kt, bt, an, 1, dir.whn_t.view, q, q + 1, rc, false);
+          const GateGradStep gq = units(q);
+          if (gq.u0 < gq.u1) kt.dgates_before_2(gq);
+        });
       }
     }
-    team.sync();
+    if (S > 0) phases.run(team, panels, [&](int q) { recurrent(0, q); });
 
     // dh0, then the parameter gradients as products over every packed row.
-    team.split(B, 1, &r0, &r1);
-    for (int64_t i = r0; i < r1; i++)
-      std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh.get() + i * Hn, sizeof(float) * H);
+    ranges(team, phases, B, 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++)
+        std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh + i * Hn, sizeof(float) * H);
+    });
     const DirectionGradients& out = grads[size_t(l * D + d)];
     const int64_t ld_wx = round_up(I, 3 * W);
-    team.split(3 * Hp, kMR, &r0, &r1);
-    Rows xr;
-    xr.ptrs = x_rows.data();
-    gemm_general(kt, r0, r1, I, P, dgx.get(), 1, 3 * Hp, xr, wgrad_x.get(), ld_wx, ws[size_t(team.id())]);
-    unpermute(dir, r0, r1, wgrad_x.get(), ld_wx, out.w_ih, I);
-    Rows hr;
-    hr.base = td.h.get();
-    hr.ld = Hp;
-    if (after) {
-      gemm_general(kt, r0, r1, H, P, dgh.get(), 1, 3 * Hp, hr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
-    } else {
-      Rows rhr;
-      rhr.base = td.inner.get();
-      rhr.ld = Hp;
-      const int64_t split = 2 * Hp;
-      gemm_general(kt, r0, std::min(r1, split), H, P, dgx.get(), 1, 3 * Hp, hr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
-      gemm_general(kt, std::max(r0, split), r1, H, P, dgx.get(), 1, 3 * Hp, rhr, wgrad_h.get(), Hn, ws[size_t(team.id())]);
-    }
-    unpermute(dir, r0, r1, wgrad_h.get(), Hn, out.w_hh, H);
-    if (cfg.bias) {
-      // Sums in double, rows in order: the same bits for any thread count.
-      const float* gh = after ? dgh.get() : dgx.get();
+    ranges(team, phases, 3 * Hp, 64, [&](int64_t r0, int64_t r1) {
+      GemmWorkspace& w = ws[size_t(team.id())];
+      Rows xr;
+      xr.ptrs = x_rows.data();
+      gemm_general(kt, r0, r1, I, P, dgx, 1, 3 * Hp, xr, wgrad_x, ld_wx, w);
+      unpermute(dir, r0, r1, wgrad_x, ld_wx, out.w_ih, I);
+      Rows hr;
+      hr.base = td.h.get();
+      hr.ld = Hp;
+      if (after) {
+        gemm_general(kt, r0, r1, H, P, dgh, 1, 3 * Hp, hr, wgrad_h, Hn, w);
+      } else {
+        // The n rows multiply r ⊙ h, the others h.
+        Rows rhr;
+        rhr.base = td.inner.get();
+        rhr.ld = Hp;
+        const int64_t split = 2 * Hp;
+        gemm_general(kt, r0, std::min(r1, split), H, P, dgx, 1, 3 * Hp, hr, wgrad_h, Hn, w);
+        gemm_general(kt, std::max(r0, split), r1, H, P, dgx, 1, 3 * Hp, rhr, wgrad_h, Hn, w);
+      }
+      unpermute(dir, r0, r1, wgrad_h, Hn, out.w_hh, H);
+      if (!cfg.bias) return;
+      // Sums in double, rows in order: the same bits whoever computes them.
+      const float* gh = after ? dgh : dgx;
       double* sx = bias_sums.data();
       double* sh = sx + 3 * Hp;
       std::fill(sx + r0, sx + r1, 0.0);
       std::fill(sh + r0, sh + r1, 0.0);
       for (int64_t p = 0; p < P; p++) {
-        const float* gxr = dgx.get() + p * 3 * Hp;
+        const float* gxr = dgx + p * 3 * Hp;
         const float* ghr = gh + p * 3 * Hp;
         for (int64_t c = r0; c < r1; c++) {
           sx[c] += gxr[c];
@@ -668,26 +788,24 @@ struct Model::Backward {
         out.b_ih[row] = float(sx[c]);
         out.b_hh[row] = float(sh[c]);
       }
-    }
-    team.split(P, kMR, &r0, &r1);
-    Rows ga;
-    ga.base = dgx.get() + r0 * 3 * Hp;
-    ga.ld = 3 * Hp;
-    MutRows xc;
-    xc.base = dxp.get() + r0 * ld_x;
-    xc.ld = ld_x;
-    gemm_packed(kt, r1 - r0, ga, 1, dir.wih_t.view, 0, dir.wih_t.view.panels, xc, false);
-    team.sync();
-    // Each (t, b) row is one packed row of this direction, so the rows scatter without conflict.
-    team.split(P, 1, &r0, &r1);
-    for (int64_t s = 0, p = 0; s < S; s++)
-      for (int64_t i = 0; i < sched.active[s]; i++, p++) {
-        if (p < r0 || p >= r1) continue;
+    });
+    ranges(team, phases, P, kMC, [&](int64_t r0, int64_t r1) {
+      Rows ga;
+      ga.base = dgx + r0 * 3 * Hp;
+      ga.ld = 3 * Hp;
+      MutRows xc;
+      xc.base = dxp + r0 * ld_x;
+      xc.ld = ld_x;
+      gemm_packed(kt, r1 - r0, ga, 1, dir.wih_t.view, 0, dir.wih_t.view.panels, xc, false);
+    });
+    // Each (t, b) row is one packed row of this direction, so the steps scatter without conflict.
+    phases.run(team, int(S), [&](int s) {
+      for (int64_t i = 0; i < sched.active[s]; i++) {
         float* dst = d_in + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
-        const float* src = dxp.get() + p * ld_x;
+        const float* src = dxp + (sched.offset[s] + i) * ld_x;
         for (int k = 0; k < I; k++) dst[k] += src[k];
       }
-    team.sync();
+    });
   }
 
   // Storage rows [r0, r1) of a permuted gradient into PyTorch's row order.
@@ -704,8 +822,11 @@ void Model::backward(const Tape& tape, const float* d_output, const float* d_hid
                      const std::vector<DirectionGradients>& grads, ThreadPool& pool, int threads) const {
   if (int64_t(grads.size()) != int64_t(config_.num_layers) * config_.num_directions)
     throw Error("ERR_ARGUMENT", "grads: expected one entry per layer and direction");
-  Backward bw(kt_, config_, *tape.impl_, hp_, hn_, std::max(1, threads), d_output, d_hidden, d_input, d_h0, grads);
-  auto body = [&](const Team& team) { bw.run(team, dirs_); };
+  ScratchLease scratch(*this);
+  Backward bw(kt_, config_, *tape.impl_, hp_, hn_, std::max(1, threads), d_output, d_hidden, d_input, d_h0, grads,
+              *scratch);
+  Phases phases(bw.threads, bw.phase_count());
+  auto body = [&](const Team& team) { bw.run(team, phases, dirs_); };
   pool.run(bw.threads, body);
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "error.h"
@@ -113,6 +114,14 @@ class Model {
   struct Direction;
   struct Run;
   struct Backward;
+  // Working buffers, kept between calls so a call does not pay for fresh pages; one set per
+  // concurrent call, taken from and returned to a small free list.
+  struct Scratch;
+  class ScratchLease;
+  std::unique_ptr<Scratch> take_scratch() const;
+  void give_back(std::unique_ptr<Scratch> scratch) const;
+  mutable std::mutex scratch_mutex_;
+  mutable std::vector<std::unique_ptr<Scratch>> scratch_free_;
   GruConfig config_;
   const KernelTable& kt_;
   std::vector<std::unique_ptr<Direction>> dirs_;

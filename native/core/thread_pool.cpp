@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,15 +23,45 @@
 namespace fastgru {
 
 namespace {
-// Spin this many pause rounds (tens of microseconds) before sleeping or yielding.
-constexpr int kSpinRounds = 1 << 11;
+using Clock = std::chrono::steady_clock;
+
+// How long a member spins at a barrier before it sleeps. Far longer than a step's imbalance, so a
+// running team never sleeps; long enough to ride out a partner that is being woken (on a virtual
+// machine an idle vCPU can take hundreds of microseconds to wake, and a sleeping member's vCPU goes
+// idle: sleeping at every barrier would chain those wake-ups through the whole time loop).
+constexpr std::chrono::microseconds kBarrierSpin{2000};
+// How long a worker keeps polling for the next job before it sleeps. Calls that come within this
+// time of each other (a benchmark loop, a busy server) find the workers awake on their own cores;
+// the scheduler tends to wake a long-idle worker on its waker's core, where it shares one core
+// with the caller until the load balancer moves it.
+constexpr std::chrono::microseconds kIdleSpin{2000};
+// While spinning, yield the core this often, so a team member that the scheduler has queued on the
+// spinner's own core (or any other runnable thread there) gets to run.
+constexpr std::chrono::microseconds kYieldEvery{50};
+
+// Spins until ready() or the budget has passed; returns ready().
+template <class Ready>
+bool spin_for(Ready ready, std::chrono::microseconds budget) {
+  const auto start = Clock::now();
+  auto next_yield = start + kYieldEvery;
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      if (ready()) return true;
+      FASTGRU_PAUSE();
+    }
+    const auto now = Clock::now();
+    if (now - start >= budget) return ready();
+    if (now >= next_yield) {
+      std::this_thread::yield();
+      next_yield = Clock::now() + kYieldEvery;
+    }
+  }
+}
 
 template <class Ready>
 void spin_until(Ready ready) {
-  for (int i = 0; !ready(); i++) {
-    if (i < kSpinRounds) FASTGRU_PAUSE();
-    else std::this_thread::yield();
-  }
+  if (spin_for(ready, kBarrierSpin)) return;
+  while (!ready()) std::this_thread::yield();
 }
 
 #if defined(__linux__)
@@ -57,10 +89,7 @@ void SpinBarrier::wait() {
 #endif
     return;
   }
-  for (int i = 0; i < kSpinRounds; i++) {
-    if (generation_.load(std::memory_order_acquire) != gen) return;
-    FASTGRU_PAUSE();
-  }
+  if (spin_for([&] { return generation_.load(std::memory_order_acquire) != gen; }, kBarrierSpin)) return;
 #if defined(__linux__)
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   while (generation_.load(std::memory_order_seq_cst) == gen) futex_wait(&generation_, gen);
@@ -68,6 +97,36 @@ void SpinBarrier::wait() {
 #else
   spin_until([&] { return generation_.load(std::memory_order_acquire) != gen; });
 #endif
+}
+
+Phases::Phases(int members, int64_t phases)
+    : members_(size_t(members)),
+      shares_(new std::atomic<uint64_t>[size_t(std::max<int64_t>(phases, 1) * members)]),
+      done_(new std::atomic<int>[size_t(std::max<int64_t>(phases, 1))]) {
+  for (int64_t i = 0; i < std::max<int64_t>(phases, 1) * members; i++) shares_[size_t(i)].store(0, std::memory_order_relaxed);
+  for (int64_t i = 0; i < std::max<int64_t>(phases, 1); i++) done_[size_t(i)].store(0, std::memory_order_relaxed);
+}
+
+int Phases::claim(std::atomic<uint64_t>& share, int begin, int end, bool front) {
+  constexpr uint64_t kInit = uint64_t(1) << 63;
+  uint64_t w = share.load(std::memory_order_acquire);
+  for (;;) {
+    if (w == 0) {
+      // First touch of this share in this phase: whoever gets here first lays it out.
+      const uint64_t fresh = kInit | (uint64_t(uint32_t(begin)) << 32) | uint32_t(end);
+      if (share.compare_exchange_weak(w, fresh, std::memory_order_acq_rel)) w = fresh;
+      continue;
+    }
+    const int f = int((w >> 32) & 0x7fffffff), b = int(w & 0xffffffff);
+    if (f >= b) return -1;
+    const uint64_t next = front ? (kInit | (uint64_t(f + 1) << 32) | uint32_t(b)) : (kInit | (uint64_t(f) << 32) | uint32_t(b - 1));
+    if (share.compare_exchange_weak(w, next, std::memory_order_acq_rel)) return front ? f : b - 1;
+  }
+}
+
+void Phases::wait_complete(int64_t phase, int chunks) {
+  std::atomic<int>& done = done_[size_t(phase)];
+  spin_until([&] { return done.load(std::memory_order_acquire) >= chunks; });
 }
 
 void Team::split(int64_t total, int64_t grain, int64_t* begin, int64_t* end) const {
@@ -113,7 +172,7 @@ void ThreadPool::run(int threads, Job job, void* context) {
     job_threads_ = threads;
     barrier_.reset(threads);
     remaining_.store(threads - 1, std::memory_order_relaxed);
-    job_id_++;
+    job_id_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   job(Team(0, threads, &barrier_), context);
@@ -126,11 +185,12 @@ void ThreadPool::worker_main(int index) {
     Job job;
     void* context;
     int threads;
+    spin_for([&] { return job_id_.load(std::memory_order_acquire) != seen; }, kIdleSpin);
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || job_id_ != seen; });
+      wake_.wait(lock, [&] { return stop_ || job_id_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = job_id_;
+      seen = job_id_.load(std::memory_order_relaxed);
       job = job_;
       context = context_;
       threads = job_threads_;

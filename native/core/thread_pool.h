@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,6 +46,57 @@ class Team {
   SpinBarrier* barrier_;
 };
 
+// Work in phases: each phase is a number of independent chunks, and a phase begins only when the
+// one before it is complete (a time step needs the whole state of the step before). Each member
+// first takes the chunks of its own share, front to back, so it keeps working on the same weights
+// step after step; then it takes chunks from the back of the others' shares. A member the OS has
+// not scheduled yet, or has descheduled, holds nobody up unless it is in the middle of a chunk:
+// the others do its share. Results never depend on who computed a chunk.
+//
+// Every member must call run() for the same phases, in order, with the same chunk counts.
+// Allocated before the parallel region; nothing is allocated in run().
+class Phases {
+ public:
+  Phases(int members, int64_t phases);
+
+  template <class Work>
+  void run(const Team& team, int chunks, Work work) {
+    Member& me = members_[size_t(team.id())];
+    const int64_t p = me.phase++;
+    if (p > 0) wait_complete(p - 1, me.last_chunks);
+    me.last_chunks = chunks;
+    if (chunks <= 0) return;
+    const int n = team.size();
+    for (int k = 0; k < n; k++) {
+      const int owner = (team.id() + k) % n;
+      const int begin = int(int64_t(chunks) * owner / n), end = int(int64_t(chunks) * (owner + 1) / n);
+      std::atomic<uint64_t>& share = shares_[size_t(p * members_.size() + owner)];
+      for (int c; (c = claim(share, begin, end, k == 0)) >= 0;) {
+        work(c);
+        done_[size_t(p)].fetch_add(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  // Waits until every phase run so far is complete (before reading what they wrote).
+  void finish(const Team& team) {
+    Member& me = members_[size_t(team.id())];
+    if (me.phase > 0) wait_complete(me.phase - 1, me.last_chunks);
+  }
+
+ private:
+  struct alignas(64) Member {
+    int64_t phase = 0;
+    int last_chunks = 0;
+  };
+  static int claim(std::atomic<uint64_t>& share, int begin, int end, bool front);
+  void wait_complete(int64_t phase, int chunks);
+
+  std::vector<Member> members_;
+  std::unique_ptr<std::atomic<uint64_t>[]> shares_;  // [phase][member]: 1 << 63 | front << 32 | back
+  std::unique_ptr<std::atomic<int>[]> done_;          // [phase]: chunks completed
+};
+
 class ThreadPool {
  public:
   using Job = void (*)(const Team&, void* context);
@@ -73,7 +125,7 @@ class ThreadPool {
   Job job_ = nullptr;
   void* context_ = nullptr;
   int job_threads_ = 0;
-  uint64_t job_id_ = 0;
+  std::atomic<uint64_t> job_id_{0};
   bool stop_ = false;
   std::atomic<int> remaining_{0};
   SpinBarrier barrier_;

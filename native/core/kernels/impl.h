@@ -132,15 +132,17 @@ inline int64_t col_before_rz(int g, int j) {
   return int64_t(j / kGateBlock) * 2 * kGateBlock + int64_t(g) * kGateBlock + j % kGateBlock;
 }
 
+// The caller's rows end at H: lanes past it (the padding) are neither stored nor loaded.
 template <class V>
 inline void store_row(float* p, typename V::reg v, int j, int H) {
   if (j + V::W <= H) V::store(p + j, v);
-  else V::store_n(p + j, v, H - j);
+  else if (j < H) V::store_n(p + j, v, H - j);
 }
 
 template <class V>
 inline typename V::reg load_row(const float* p, int j, int H) {
-  return j + V::W <= H ? V::load(p + j) : V::load_n(p + j, H - j);
+  if (j + V::W <= H) return V::load(p + j);
+  return j < H ? V::load_n(p + j, H - j) : V::zero();
 }
 
 template <class V>

@@ -29,7 +29,7 @@ using GemmTileFn = void (*)(int k, const float* const* a, int64_t acs, const flo
 struct GateStep {
   int rows;       // rows running at this step
   int rows_next;  // rows still running at the next step: rows >= rows_next end here
-  int u0, u1;     // unit range; u1 is a multiple of the width or H
+  int u0, u1;     // unit range, multiples of the width (lanes past H are padding, computed on zeros)
   int H;
   const float* gx; int64_t gx_ld;      // input projection, in the form's gate column order
   int64_t n_col;                       // reset before: first column of the n part (2·Hp)
