@@ -30,7 +30,7 @@ run() {  # name build-dir cmake-args...
     failed+=("$name")
     return
   fi
-  if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs"; then
+  if ! FASTGRU_POISON=1 ctest --test-dir "$dir" --output-on-failure -j "$jobs"; then
     echo "== native tests: $name: ctest failed"
     failed+=("$name")
     return

@@ -81,6 +81,17 @@ struct GemmWorkspace {
 void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws);
 
+// B of k rows and n columns packed once for gemm_general_packed: K block after K block, each
+// block's panels in the tiles' layout. pack_rows packs blocks [block0, block1) of kKC rows, so
+// several threads can pack one B side by side.
+int64_t packed_rows_floats(const KernelTable& kt, int n, int64_t k);
+void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t block0, int64_t block1, float* dst);
+
+// gemm_general with B packed by pack_rows: what the weight gradients use, so that the row blocks of
+// C, computed by different threads, do not each pack B again.
+void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
+                         int64_t a_cs, const float* b_packed, float* c, int64_t ldc, GemmWorkspace& ws);
+
 // Workspace floats gemm_general needs for n columns.
 int64_t gemm_general_a_floats();
 int64_t gemm_general_b_floats(const KernelTable& kt, int n);

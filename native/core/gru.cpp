@@ -134,8 +134,12 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
     throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
                                       " layer-directions, got " + std::to_string(weights.size()));
   hp_ = int(round_up(H, kGateBlock));
-  hn_ = int(round_up(H, 3 * W));
-  const int Hp = hp_;
+  // Products whose columns are units run in panels of 3W units; they cover the padded width, so
+  // every chunk of units has its panel and the padding lanes get zeros, never stale memory.
+  hn_ = int(round_up(hp_, 3 * W));
+  const int Hp = hp_, Hn = hn_;
+  std::vector<int> units(static_cast<size_t>(Hn));  // column j of a units product: unit j, or padding
+  for (int j = 0; j < Hn; j++) units[size_t(j)] = j < H ? j : -1;
   for (size_t index = 0; index < weights.size(); index++) {
     const DirectionWeights& w = weights[index];
     if (!w.w_ih || !w.w_hh || (config.bias && (!w.b_ih || !w.b_hh)))
@@ -164,15 +168,13 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
     d->wih_t = pack_b(kt_, 3, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr);
     if (config.reset_after) {
       d->whh = pack_b(kt_, 3, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows);
-      d->whh_t = pack_b(kt_, 3, 3 * Hp, H, w.w_hh, H, 1, rows, nullptr);
+      d->whh_t = pack_b(kt_, 3, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data());
     } else {
-      std::vector<int> n_units(static_cast<size_t>(Hp));
-      for (int j = 0; j < Hp; j++) n_units[j] = j < H ? j : -1;
       const float* w_hn = w.w_hh + int64_t(2) * H * H;
       d->whh = pack_b(kt_, 2, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows);
-      d->whn = pack_b(kt_, 3, H, H, w_hn, 1, H, nullptr, nullptr);
-      d->whrz_t = pack_b(kt_, 3, 2 * Hp, H, w.w_hh, H, 1, rows, nullptr);
-      d->whn_t = pack_b(kt_, 3, Hp, H, w_hn, H, 1, n_units.data(), nullptr);
+      d->whn = pack_b(kt_, 3, H, Hn, w_hn, 1, H, nullptr, units.data());
+      d->whrz_t = pack_b(kt_, 3, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data());
+      d->whn_t = pack_b(kt_, 3, Hp, Hn, w_hn, H, 1, units.data(), units.data());
     }
     d->bias_x = make_buffer(3 * Hp);
     d->bias_hn = make_buffer(Hp);
@@ -228,7 +230,7 @@ struct Model::Scratch {
     Buffer data;
     int64_t size = -1;
   };
-  Slot slots[10];
+  Slot slots[12];
   std::vector<GemmWorkspace> gemm;
   // Slot i with room for n floats (contents undefined).
   float* get(int i, int64_t n) {
@@ -574,7 +576,7 @@ struct Model::Backward {
   const std::vector<DirectionGradients>& grads;
   Layout in0, out_last, time_first;
   float *dgx = nullptr, *dgh = nullptr, *dh = nullptr, *drh = nullptr, *dxp = nullptr, *wgrad_x = nullptr,
-        *wgrad_h = nullptr;
+        *wgrad_h = nullptr, *packed_x = nullptr, *packed_h = nullptr, *packed_rh = nullptr;
   std::vector<double> bias_sums;  // [2, 3Hp]: each thread sums its own columns
   float* d_layer[2] = {nullptr, nullptr};
   int64_t ld_x = 0;
@@ -601,6 +603,9 @@ struct Model::Backward {
     dxp = sc.get(3, P * ld_x);
     wgrad_x = sc.get(4, 3 * Hp * ld_x);
     wgrad_h = sc.get(5, 3 * Hp * Hn);
+    packed_x = sc.get(8, packed_rows_floats(k, widest_in, P));
+    packed_h = sc.get(9, packed_rows_floats(k, H, P));
+    if (!c.reset_after) packed_rh = sc.get(10, packed_rows_floats(k, H, P));
     bias_sums.assign(size_t(6 * Hp), 0.0);
     if (L > 1) {
       d_layer[0] = sc.get(6, T * B * D * H);
@@ -612,7 +617,7 @@ struct Model::Backward {
     for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
   }
 
-  int64_t phase_count() const { return int64_t(L) * (2 + int64_t(D) * (2 * S + 6)); }
+  int64_t phase_count() const { return int64_t(L) * (2 + int64_t(D) * (2 * S + 7)); }
 
   // Runs a phase over [0, n) in chunks of `grain` items: work(begin, end).
   template <class Work>
@@ -746,25 +751,32 @@ struct Model::Backward {
     });
     const DirectionGradients& out = grads[size_t(l * D + d)];
     const int64_t ld_wx = round_up(I, 3 * W);
+    // The weight gradients' B operands (every packed row of x, of h, and of r ⊙ h before the
+    // reset), packed once, K block by K block, for all the row blocks of C that follow.
+    Rows xr;
+    xr.ptrs = x_rows.data();
+    Rows hr;
+    hr.base = td.h.get();
+    hr.ld = Hp;
+    Rows rhr;
+    rhr.base = td.inner.get();
+    rhr.ld = Hp;
+    phases.run(team, int((P + kKC - 1) / kKC), [&](int blk) {
+      pack_rows(kt, I, P, xr, blk, blk + 1, packed_x);
+      pack_rows(kt, H, P, hr, blk, blk + 1, packed_h);
+      if (!after) pack_rows(kt, H, P, rhr, blk, blk + 1, packed_rh);
+    });
     ranges(team, phases, 3 * Hp, 64, [&](int64_t r0, int64_t r1) {
       GemmWorkspace& w = ws[size_t(team.id())];
-      Rows xr;
-      xr.ptrs = x_rows.data();
-      gemm_general(kt, r0, r1, I, P, dgx, 1, 3 * Hp, xr, wgrad_x, ld_wx, w);
+      gemm_general_packed(kt, r0, r1, I, P, dgx, 1, 3 * Hp, packed_x, wgrad_x, ld_wx, w);
       unpermute(dir, r0, r1, wgrad_x, ld_wx, out.w_ih, I);
-      Rows hr;
-      hr.base = td.h.get();
-      hr.ld = Hp;
       if (after) {
-        gemm_general(kt, r0, r1, H, P, dgh, 1, 3 * Hp, hr, wgrad_h, Hn, w);
+        gemm_general_packed(kt, r0, r1, H, P, dgh, 1, 3 * Hp, packed_h, wgrad_h, Hn, w);
       } else {
         // The n rows multiply r ⊙ h, the others h.
-        Rows rhr;
-        rhr.base = td.inner.get();
-        rhr.ld = Hp;
         const int64_t split = 2 * Hp;
-        gemm_general(kt, r0, std::min(r1, split), H, P, dgx, 1, 3 * Hp, hr, wgrad_h, Hn, w);
-        gemm_general(kt, std::max(r0, split), r1, H, P, dgx, 1, 3 * Hp, rhr, wgrad_h, Hn, w);
+        gemm_general_packed(kt, r0, std::min(r1, split), H, P, dgx, 1, 3 * Hp, packed_h, wgrad_h, Hn, w);
+        gemm_general_packed(kt, std::max(r0, split), r1, H, P, dgx, 1, 3 * Hp, packed_rh, wgrad_h, Hn, w);
       }
       unpermute(dir, r0, r1, wgrad_h, Hn, out.w_hh, H);
       if (!cfg.bias) return;
