@@ -32,25 +32,27 @@ function ticks(max) {
 }
 
 function fmt(v) {
-  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v > 0 ? v.toPrecision(1) : '0';
 }
 
 /** One panel's SVG elements: axes, gridlines, grouped bars with values, group labels. */
 function panel({ x0, y0, width, height, title, cells, pass, ids, colors }) {
   const out = [];
   const values = cells.flatMap((c) => ids.map((id) => c.results[pass]?.[id]?.gflops ?? 0));
-  const { step, top } = ticks(Math.max(...values) * 1.08);
+  const groupWidth = width / cells.length;
+  const barWidth = Math.min(34, (groupWidth * 0.82) / ids.length);
+  // Narrow bars get their values written upwards, which needs more headroom above the tallest bar.
+  const vertical = barWidth < 30;
+  const { step, top } = ticks(Math.max(...values) * (vertical ? 1.18 : 1.08));
   const y = (v) => y0 + height - (v / top) * height;
   out.push(`<text x="${x0}" y="${y0 - 12}" class="panel">${escape(title)}</text>`);
   for (let v = 0; v <= top + step / 2; v += step) {
     out.push(`<line x1="${x0}" x2="${x0 + width}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/>`);
-    out.push(`<text x="${x0 - 6}" y="${(y(v) + 4).toFixed(1)}" class="tick" text-anchor="end">${fmt(v).replace(/\.00$/, '')}</text>`);
+    out.push(`<text x="${x0 - 6}" y="${(y(v) + 4).toFixed(1)}" class="tick" text-anchor="end">${Number(v.toPrecision(6))}</text>`);
   }
   out.push(`<line x1="${x0}" x2="${x0}" y1="${y0}" y2="${y0 + height}" class="axis"/>`);
   out.push(`<line x1="${x0}" x2="${x0 + width}" y1="${y0 + height}" y2="${y0 + height}" class="axis"/>`);
   out.push(`<text transform="translate(${x0 - 46},${y0 + height / 2}) rotate(-90)" class="label" text-anchor="middle">GFLOP/s</text>`);
-  const groupWidth = width / cells.length;
-  const barWidth = Math.min(34, (groupWidth * 0.82) / ids.length);
   cells.forEach((c, g) => {
     const gx = x0 + g * groupWidth + (groupWidth - barWidth * ids.length) / 2;
     ids.forEach((id, k) => {
@@ -64,7 +66,10 @@ function panel({ x0, y0, width, height, title, cells, pass, ids, colors }) {
       const by = y(r.gflops);
       const tip = `${c.shape} ${c.form} ${id}: ${r.medianMs.toFixed(2)} ms, ${r.gflops.toFixed(2)} GFLOP/s, ${r.runs} runs${r.note ? `; ${r.note}` : ''}`;
       out.push(`<rect x="${(bx + 1).toFixed(1)}" y="${by.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${(y0 + height - by).toFixed(1)}" fill="${colors[id]}"><title>${escape(tip)}</title></rect>`);
-      out.push(`<text x="${cx.toFixed(1)}" y="${(by - 3).toFixed(1)}" class="value" text-anchor="middle">${fmt(r.gflops)}${r.note ? '†' : ''}</text>`);
+      const value = `${fmt(r.gflops)}${r.note ? '†' : ''}`;
+      out.push(vertical
+        ? `<text transform="translate(${(cx + 3.5).toFixed(1)},${(by - 3).toFixed(1)}) rotate(-90)" class="value">${value}</text>`
+        : `<text x="${cx.toFixed(1)}" y="${(by - 3).toFixed(1)}" class="value" text-anchor="middle">${value}</text>`);
     });
     const lx = x0 + (g + 0.5) * groupWidth;
     out.push(`<text x="${lx.toFixed(1)}" y="${y0 + height + 16}" class="group" text-anchor="middle">${escape(c.shape)} · ${c.form === 'after' ? 'reset after' : 'reset before'}</text>`);
@@ -95,7 +100,7 @@ export function chartSvg(report) {
   ids.forEach((id, i) => { colors[id] = COLORS[id] ?? FALLBACK[i % FALLBACK.length]; });
   const cells = report.cells;
   const trainIds = ids.filter((id) => cells.some((c) => c.results.train?.[id]));
-  const width = Math.max(980, 120 + cells.length * 130);
+  const width = Math.max(980, 120 + cells.length * Math.max(130, 26 * ids.length + 30));
   const plotX = 80;
   const plotW = width - plotX - 30;
   const panelH = 260;
@@ -120,7 +125,7 @@ export function chartSvg(report) {
   }
   const footnotes = [];
   if (cells.some((c) => Object.values(c.results).some((rs) => Object.values(rs).some((r) => r.note)))) {
-    footnotes.push('† a single timed run: the warm-up took longer than the slow-run limit');
+    footnotes.push('† a single run (the first): it took longer than the slow-run limit, so it was not repeated');
   }
   if (ids.includes('tfjs') && cells.some((c) => c.form === 'after')) {
     footnotes.push('tfjs, reset after: tf.layers.gru refuses resetAfter: true, so those bars time the same cell written with tf ops; reset before is tf.layers.gru.');
@@ -148,7 +153,7 @@ export function chartSvg(report) {
   .label { font-size: 12px; fill: #333; }
   .group { font-size: 11.5px; fill: #222; }
   .shape { font-size: 10.5px; fill: #666; }
-  .value { font-size: 9.5px; fill: #222; }
+  .value { font-size: 10px; fill: #222; }
   .na { font-size: 9px; fill: #999; }
   .note { font-size: 10.5px; fill: #555; }
   .grid { stroke: #e3e3e3; stroke-width: 1; }

@@ -31,14 +31,19 @@ const TOLERANCE = 1e-4;
 
 const USAGE = `usage: node bench/peers.mjs [options]
   --budget S          seconds of timed runs per library per shape and form (default 3)
-  --min-runs N        timed runs at least, budget permitting or not (default 3)
+  --min-runs N        timed runs at least, budget or not (default 1: the slow peers take seconds a run;
+                      the fast libraries make dozens to hundreds of runs within the budget)
   --max-runs N        timed runs at most (default 300)
-  --slow S            a library whose warm-up run takes longer than S seconds gets one timed run (default 15)
+  --slow S            a library whose warm-up run takes longer than S seconds is not run again: that run
+                      is its one timing, marked † (default 8; tfjs takes 10-80 s a run on the larger shapes)
   --threads N         threads for fastgru, ORT's intra-op pool and PyTorch (default 2)
   --shapes a,b        of ${Object.keys(SHAPES).join(', ')} (default all)
   --forms a,b         after (resetAfter true), before (default both)
   --no-ort | --no-tfjs | --no-pytorch | --no-train      leave a library or the forward+backward pass out
-  --ort-1t            also time ORT with one intra-op thread
+  --ort-1t | --no-ort-1t   time ORT with one intra-op thread too (default: when fastgru is native, beside
+                      fastgru's one-thread column)
+  --ort-cooldown MS   untimed pause after each multi-threaded ORT run (default 60): ORT's idle intra-op
+                      workers spin for about 50 ms after run() returns, which would slow whatever runs next
   --python PATH       the python with torch (default /usr/bin/python3)
   --pytorch-blas DIR  put DIR first on the PyTorch subprocess's LD_LIBRARY_PATH (a folder holding an
                       optimised libblas.so.3, e.g. OpenBLAS's; Debian's torch calls the system's libblas.so.3)
@@ -46,10 +51,10 @@ const USAGE = `usage: node bench/peers.mjs [options]
 
 function parseArgs(argv) {
   const args = {
-    budget: 3, minRuns: 3, maxRuns: 300, slow: 15, threads: 2,
+    budget: 3, minRuns: 1, maxRuns: 300, slow: 8, threads: 2,
     shapes: Object.keys(SHAPES), forms: ['after', 'before'],
-    ort: true, tfjs: true, pytorch: true, train: true, ort1t: false,
-    python: '/usr/bin/python3', pytorchBlas: null, out: 'peers',
+    ort: true, tfjs: true, pytorch: true, train: true, ort1t: undefined,
+    python: '/usr/bin/python3', pytorchBlas: null, out: 'peers', ortCooldown: 60,
   };
   const number = (key, v) => {
     const n = Number(v);
@@ -61,6 +66,7 @@ function parseArgs(argv) {
     const flag = { '--no-ort': 'ort', '--no-tfjs': 'tfjs', '--no-pytorch': 'pytorch', '--no-train': 'train' }[key];
     if (flag) { args[flag] = false; continue; }
     if (key === '--ort-1t') { args.ort1t = true; continue; }
+    if (key === '--no-ort-1t') { args.ort1t = false; continue; }
     if (key === '--help' || key === '-h') { console.log(USAGE); process.exit(0); }
     const value = argv[++i];
     if (value === undefined) throw new Error(`${key}: missing value\n${USAGE}`);
@@ -68,6 +74,7 @@ function parseArgs(argv) {
     else if (key === '--min-runs') args.minRuns = Math.max(1, Math.round(number(key, value)));
     else if (key === '--max-runs') args.maxRuns = Math.max(1, Math.round(number(key, value)));
     else if (key === '--slow') args.slow = number(key, value);
+    else if (key === '--ort-cooldown') args.ortCooldown = number(key, value);
     else if (key === '--threads') args.threads = Math.max(1, Math.round(number(key, value)));
     else if (key === '--shapes') args.shapes = value.split(',');
     else if (key === '--forms') args.forms = value.split(',');
@@ -181,7 +188,7 @@ function runPyTorch(args, notes) {
   }
   const out = `${RESULTS}pytorch.json`;
   const pyArgs = [`${HERE}pytorch_gru.py`, '--threads', String(args.threads), '--budget', String(args.budget),
-    '--min-runs', String(args.minRuns), '--max-runs', String(args.maxRuns),
+    '--min-runs', String(args.minRuns), '--max-runs', String(args.maxRuns), '--slow', String(args.slow),
     '--shapes', args.shapes.join(','), '--forms', args.forms.join(','), '--out', out];
   if (!args.train) pyArgs.push('--no-train');
   console.log(`PyTorch: ${args.python} ${pyArgs.map((a) => a.replace(HERE, 'bench/')).join(' ')}`);
@@ -196,20 +203,31 @@ function runPyTorch(args, notes) {
 }
 
 /**
- * Times the participants of one shape and form: one warm-up each, then round-robin rounds, each
+ * Times the participants of one shape and form: one warm-up each (unless the participant was warmed
+ * up already, by the run whose output was checked: warmupMs), then round-robin rounds, each
  * participant running once per round until it has spent the budget (and done minRuns) or reached
- * its run cap. A participant whose warm-up exceeded `slow` seconds gets a single timed run.
- * @param {{ id: string, run: () => unknown }[]} participants
+ * the run cap. A participant whose warm-up took longer than `slow` seconds runs no more: that run is
+ * its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
+ * A participant with cooldownMs is followed by that long an untimed pause after each of its runs.
+ * @param {{ id: string, run: () => unknown, warmupMs?: number, cooldownMs?: number }[]} participants
  */
 async function timeRoundRobin(participants, args) {
-  const state = participants.map((p) => ({ p, times: [], spent: 0, cap: args.maxRuns, warmMs: 0 }));
+  const cool = async (s) => { if (s.p.cooldownMs) await new Promise((resolve) => setTimeout(resolve, s.p.cooldownMs)); };
+  const state = participants.map((p) => ({ p, times: [], spent: 0, warmMs: p.warmupMs ?? 0, single: false }));
   for (const s of state) {
-    const t0 = performance.now();
-    await s.p.run();
-    s.warmMs = performance.now() - t0;
-    if (s.warmMs / 1000 > args.slow) s.cap = 1;
+    if (s.p.warmupMs === undefined) {
+      const t0 = performance.now();
+      await s.p.run();
+      s.warmMs = performance.now() - t0;
+      await cool(s);
+    }
+    if (s.warmMs / 1000 > args.slow) {
+      s.single = true;
+      s.times.push(s.warmMs);
+    }
   }
-  let active = state;
+  const done = (s) => s.single || s.times.length >= args.maxRuns || (s.times.length >= args.minRuns && s.spent >= args.budget);
+  let active = state.filter((s) => !done(s));
   while (active.length) {
     for (const s of active) {
       const t0 = performance.now();
@@ -217,14 +235,15 @@ async function timeRoundRobin(participants, args) {
       const ms = performance.now() - t0;
       s.times.push(ms);
       s.spent += ms / 1000;
+      await cool(s);
     }
-    active = active.filter((s) => s.times.length < s.cap && (s.times.length < args.minRuns || s.spent < args.budget));
+    active = active.filter((s) => !done(s));
   }
   const out = {};
   for (const s of state) {
     out[s.p.id] = {
       medianMs: median(s.times), minMs: Math.min(...s.times), runs: s.times.length, warmupMs: s.warmMs,
-      ...(s.cap === 1 && args.maxRuns > 1 ? { note: `one timed run: the warm-up took ${(s.warmMs / 1000).toFixed(1)} s (> --slow ${args.slow} s)` } : {}),
+      ...(s.single ? { note: `a single run, the first (warm-up) one: it took ${(s.warmMs / 1000).toFixed(1)} s (> --slow ${args.slow} s)` } : {}),
     };
   }
   return out;
@@ -270,9 +289,14 @@ export async function runPeers(argv = process.argv.slice(2)) {
 
   const info = backendInfo();
   const native = info.backend === 'native';
+  if (args.ort1t === undefined) args.ort1t = native;
+  const loadStart = os.loadavg();
+  const started = performance.now();
   console.log(`fastgru peers · ${cpuModel()} · ${os.availableParallelism()} cores · node ${process.version}`);
   console.log(`fastgru backendInfo: ${JSON.stringify(info)}`);
+  console.log(`load average at start: ${loadStart.map((l) => l.toFixed(2)).join(', ')}${loadStart[0] > 0.5 ? ' (something else is running: the figures will be noisier)' : ''}`);
   const pytorch = args.pytorch ? runPyTorch(args, notes) : null;
+  if (pytorch) console.log(`PyTorch took ${((performance.now() - started) / 1000).toFixed(0)} s`);
   const peers = await loadPeers(args);
 
   const versions = {
@@ -306,7 +330,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
     }
     notes.push(`PyTorch, resetAfter true: ${pytorch.impl.after}; resetAfter false: ${pytorch.impl.before}. Run in a subprocess before the Node libraries, with the same budget; forward under torch.no_grad().`);
   }
-  if (args.ort) notes.push(`ORT: a one-node ONNX model (opset 14, GRU with W, R, B as initializers), intraOpNumThreads ${args.threads}, interOpNumThreads 1, graphOptimizationLevel 'all', sequential execution; each run is await session.run({ X }).`);
+  if (args.ort) notes.push(`ORT: a one-node ONNX model (opset 14, GRU with W, R, B as initializers), intraOpNumThreads ${args.threads}, interOpNumThreads 1, graphOptimizationLevel 'all', sequential execution, spinning allowed (ORT's default); each run is await session.run({ X }). ORT's idle intra-op workers spin for about 50 ms after run() returns, so each multi-threaded ORT run is followed by an untimed ${args.ortCooldown} ms pause (--ort-cooldown) lest the spinning slow the next library's run.`);
   if (!native) notes.push(`fastgru ran on its js backend (${info.reason ?? 'native not loaded'}): single-threaded whatever 'threads' says.`);
   for (const n of notes) console.log(`note: ${n}`);
   console.log('');
@@ -344,7 +368,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
         disposers.push(() => s2.release());
         const y = await s2.run({ X: xTensor });
         check.ort = { maxDiffOutput: maxAbsDiff(y.Y.data, reference.output.data), maxDiffHidden: maxAbsDiff(y.Y_h.data, reference.hidden.data) };
-        participants.push({ id: 'ort', pass: 'forward', run: () => s2.run({ X: xTensor }) });
+        participants.push({ id: 'ort', pass: 'forward', run: () => s2.run({ X: xTensor }), cooldownMs: args.threads > 1 ? args.ortCooldown : 0 });
         if (args.ort1t) {
           const s1 = await session(1);
           disposers.push(() => s1.release());
@@ -373,7 +397,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
             activation: 'tanh', recurrentActivation: 'sigmoid', // tfjs's default recurrent activation is hardSigmoid
             kernelInitializer: 'zeros', recurrentInitializer: 'zeros', // replaced below; orthogonal init is slow
           });
-          tf.dispose(layer.apply(xBatchMajor)); // builds the layer's weights
+          layer.apply(tf.input({ batchShape: [B, T, I] })); // builds the weights without running the layer
           layer.setWeights([tf.tensor2d(kernel, [I, 3 * H]), tf.tensor2d(recurrent, [H, 3 * H]), tf.tensor1d(bias)]);
           forward = (xt) => tf.tidy(() => layer.apply(xt));
           disposers.push(() => layer.dispose());
@@ -384,9 +408,12 @@ export async function runPeers(argv = process.argv.slice(2)) {
           y.dispose();
           return data;
         };
+        // The checked run is tfjs's warm-up too: on the larger shapes one run takes tens of seconds.
+        const t0 = performance.now();
         const yTf = swap01(runTf(), B, T, H);
+        const warmupMs = performance.now() - t0;
         check.tfjs = { maxDiffOutput: maxAbsDiff(yTf, reference.output.data), maxDiffHidden: maxAbsDiff(yTf.subarray((T - 1) * B * H), reference.hidden.data) };
-        participants.push({ id: 'tfjs', pass: 'forward', run: runTf });
+        participants.push({ id: 'tfjs', pass: 'forward', run: runTf, warmupMs });
         disposers.push(() => xBatchMajor.dispose());
       }
 
@@ -415,7 +442,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
       const torchRow = (pass) => pytorch?.rows.find((r) => r.shape === name && r.form === form && r.pass === pass);
       for (const pass of ['forward', 'train']) {
         const r = torchRow(pass);
-        if (r) results[pass].pytorch = { medianMs: r.medianMs, minMs: r.minMs, runs: r.runs, gflops: r.gflops, impl: r.impl };
+        if (r) results[pass].pytorch = { medianMs: r.medianMs, minMs: r.minMs, runs: r.runs, gflops: r.gflops, impl: r.impl, ...(r.note ? { note: r.note } : {}) };
       }
       for (const d of disposers) await d();
 
@@ -470,7 +497,9 @@ export async function runPeers(argv = process.argv.slice(2)) {
     cores: os.availableParallelism(),
     platform: `${process.platform}-${process.arch}`,
     node: process.version,
-    options: { budgetSeconds: args.budget, minRuns: args.minRuns, maxRuns: args.maxRuns, slowSeconds: args.slow, threads: args.threads },
+    loadAverage: { start: loadStart, end: os.loadavg() },
+    elapsedSeconds: Math.round((performance.now() - started) / 1000),
+    options: { budgetSeconds: args.budget, minRuns: args.minRuns, maxRuns: args.maxRuns, slowSeconds: args.slow, threads: args.threads, ortCooldownMs: args.ortCooldown },
     backendInfo: info,
     versions,
     libraries,
@@ -479,7 +508,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
   };
   const file = `${RESULTS}${args.out}.json`;
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nwrote ${file}`);
+  console.log(`\nwrote ${file} (the run took ${report.elapsedSeconds} s; load average at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(', ')})`);
   const svg = writeChart(file, `${RESULTS}${args.out}.svg`);
   console.log(`wrote ${svg}`);
   return report;
