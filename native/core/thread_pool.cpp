@@ -101,6 +101,7 @@ void SpinBarrier::wait() {
 
 Phases::Phases(int members, int64_t phases)
     : members_(size_t(members)),
+      phases_(std::max<int64_t>(phases, 1)),
       shares_(new std::atomic<uint64_t>[size_t(std::max<int64_t>(phases, 1) * members)]),
       done_(new std::atomic<int>[size_t(std::max<int64_t>(phases, 1))]) {
   for (int64_t i = 0; i < std::max<int64_t>(phases, 1) * members; i++) shares_[size_t(i)].store(0, std::memory_order_relaxed);

@@ -67,15 +67,16 @@ class Phases {
     me.last_chunks = chunks;
     if (chunks <= 0) return;
     const int n = team.size();
+    int done = 0;
     for (int k = 0; k < n; k++) {
       const int owner = (team.id() + k) % n;
       const int begin = int(int64_t(chunks) * owner / n), end = int(int64_t(chunks) * (owner + 1) / n);
-      std::atomic<uint64_t>& share = shares_[size_t(p * members_.size() + owner)];
-      for (int c; (c = claim(share, begin, end, k == 0)) >= 0;) {
-        work(c);
-        done_[size_t(p)].fetch_add(1, std::memory_order_acq_rel);
-      }
+      std::atomic<uint64_t>& share = shares_[size_t(owner * phases_ + p)];
+      for (int c; (c = claim(share, begin, end, k == 0)) >= 0; done++) work(c);
     }
+    // One count per member and phase, after all its chunks: the phase is complete when the counts
+    // add up to `chunks` (a member that took nothing adds nothing).
+    if (done) done_[size_t(p)].fetch_add(done, std::memory_order_acq_rel);
   }
 
   // Waits until every phase run so far is complete (before reading what they wrote).
@@ -93,7 +94,10 @@ class Phases {
   void wait_complete(int64_t phase, int chunks);
 
   std::vector<Member> members_;
-  std::unique_ptr<std::atomic<uint64_t>[]> shares_;  // [phase][member]: 1 << 63 | front << 32 | back
+  int64_t phases_;
+  // [member][phase]: 1 << 63 | front << 32 | back. Member-major, so the members' claims in one
+  // phase touch different cache lines.
+  std::unique_ptr<std::atomic<uint64_t>[]> shares_;
   std::unique_ptr<std::atomic<int>[]> done_;          // [phase]: chunks completed
 };
 

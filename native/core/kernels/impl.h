@@ -145,10 +145,19 @@ inline typename V::reg load_row(const float* p, int j, int H) {
   return j < H ? V::load_n(p + j, H - j) : V::zero();
 }
 
+// Touches the cache lines of gx that row i + 2 will read: the projection wrote gx long before, so
+// it comes from L3 or memory, row after row at a stride the hardware prefetcher does not follow.
+inline void prefetch_gx(const GateStep& s, int i, int64_t first, int64_t last) {
+  if (i + 2 >= s.rows) return;
+  const char* row = reinterpret_cast<const char*>(s.gx + (i + 2) * s.gx_ld);
+  for (int64_t b = first * 4; b < last * 4; b += 64) __builtin_prefetch(row + b);
+}
+
 template <class V>
 void gates_after(const GateStep& s) {
   using R = typename V::reg;
   for (int i = 0; i < s.rows; i++) {
+    prefetch_gx(s, i, col_after<V>(0, s.u0), col_after<V>(0, s.u1 - V::W) + 2 * kGateBlock + V::W);
     const float* gx = s.gx + i * s.gx_ld;
     const float* gh = s.gh + i * s.gh_ld;
     const float* h = s.h + i * s.h_ld;
