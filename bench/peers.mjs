@@ -4,8 +4,10 @@
  * onnxruntime-node's GRU operator, TensorFlow.js's tf.layers.gru, and (as a subprocess, when
  * /usr/bin/python3 has torch) PyTorch. Every library gets the same weights, taken from one fastgru
  * model's state dict and converted; each shape and form first checks that ORT's and tfjs's outputs
- * match fastgru's. Timed runs are interleaved round-robin (A, B, C, A, B, C, ...) so machine noise
- * hits every library alike; the median is reported.
+ * match fastgru's. Timed runs come in bursts interleaved round-robin (A, B, C, A, B, C, ...), so
+ * machine noise hits every library alike while each is timed in its steady state (a burst's first
+ * run, which pays for waking the library's threads after another library ran, is not timed); the
+ * median is reported.
  *
  *   npm run bench:peers                           builds, installs bench/peers if needed, runs all
  *   npm run bench:peers -- --budget 0.5 --shapes d2l --forms before
@@ -42,6 +44,8 @@ const USAGE = `usage: node bench/peers.mjs [options]
   --no-ort | --no-tfjs | --no-pytorch | --no-train      leave a library or the forward+backward pass out
   --ort-1t | --no-ort-1t   time ORT with one intra-op thread too (default: when fastgru is native, beside
                       fastgru's one-thread column)
+  --burst-ms MS       a fast library runs back to back for about this long per turn, after one untimed run
+                      (default 100)
   --ort-cooldown MS   untimed pause after each multi-threaded ORT run (default 60): ORT's idle intra-op
                       workers spin for about 50 ms after run() returns, which would slow whatever runs next
   --python PATH       the python with torch (default /usr/bin/python3)
@@ -54,7 +58,7 @@ function parseArgs(argv) {
     budget: 3, minRuns: 1, maxRuns: 300, slow: 8, threads: 2,
     shapes: Object.keys(SHAPES), forms: ['after', 'before'],
     ort: true, tfjs: true, pytorch: true, train: true, ort1t: undefined,
-    python: '/usr/bin/python3', pytorchBlas: null, out: 'peers', ortCooldown: 60,
+    python: '/usr/bin/python3', pytorchBlas: null, out: 'peers', ortCooldown: 60, burstMs: 100,
   };
   const number = (key, v) => {
     const n = Number(v);
@@ -75,6 +79,7 @@ function parseArgs(argv) {
     else if (key === '--max-runs') args.maxRuns = Math.max(1, Math.round(number(key, value)));
     else if (key === '--slow') args.slow = number(key, value);
     else if (key === '--ort-cooldown') args.ortCooldown = number(key, value);
+    else if (key === '--burst-ms') args.burstMs = number(key, value);
     else if (key === '--threads') args.threads = Math.max(1, Math.round(number(key, value)));
     else if (key === '--shapes') args.shapes = value.split(',');
     else if (key === '--forms') args.forms = value.split(',');
@@ -206,7 +211,8 @@ function runPyTorch(args, notes) {
  * Times the participants of one shape and form: one warm-up each (unless the participant was warmed
  * up already, by the run whose output was checked: warmupMs), then round-robin rounds, each
  * participant running once per round until it has spent the budget (and done minRuns) or reached
- * the run cap. A participant whose warm-up took longer than `slow` seconds runs no more: that run is
+ * the run cap. Fast participants run in bursts of about --burst-ms, the first run of each burst
+ * untimed. A participant whose warm-up took longer than `slow` seconds runs no more: that run is
  * its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
  * A participant with cooldownMs is followed by that long an untimed pause after each of its runs.
  * @param {{ id: string, run: () => unknown, warmupMs?: number, cooldownMs?: number }[]} participants
@@ -230,11 +236,19 @@ async function timeRoundRobin(participants, args) {
   let active = state.filter((s) => !done(s));
   while (active.length) {
     for (const s of active) {
-      const t0 = performance.now();
-      await s.p.run();
-      const ms = performance.now() - t0;
-      s.times.push(ms);
-      s.spent += ms / 1000;
+      // A burst: fast participants run back to back for about burstMs after one untimed run (the
+      // first run after another library pays for its threads waking and its caches refilling),
+      // so each library is timed in its steady state while the bursts still interleave.
+      const fast = s.warmMs < args.burstMs / 2;
+      if (fast) await s.p.run();
+      const burstStart = performance.now();
+      do {
+        const t0 = performance.now();
+        await s.p.run();
+        const ms = performance.now() - t0;
+        s.times.push(ms);
+        s.spent += ms / 1000;
+      } while (fast && performance.now() - burstStart < args.burstMs && !done(s));
       await cool(s);
     }
     active = active.filter((s) => !done(s));

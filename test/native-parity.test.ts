@@ -222,6 +222,17 @@ const MEDIUM: BitCase[] = [
     batchFirst: false, unbatched: false, T: 12, B: 17, I: 64, H: 260, dropout: 0, withH0: true,
     lengths: [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 12, 12, 6, 3], seed: 14,
   },
+  {
+    // Enough rows for every thread count here to split the batch by rows (8 or more per thread).
+    name: 'reset-before, 2 layers bidirectional, 40 sequences of mixed lengths', resetAfter: false, numLayers: 2,
+    bidirectional: true, bias: true, batchFirst: false, unbatched: false, T: 9, B: 40, I: 21, H: 45, dropout: 0,
+    withH0: true, lengths: Array.from({ length: 40 }, (_, i) => (i * 7) % 10), seed: 15,
+  },
+  {
+    name: 'reset-after, 1 layer, 40 sequences of mixed lengths', resetAfter: true, numLayers: 1, bidirectional: false,
+    bias: true, batchFirst: true, unbatched: false, T: 9, B: 40, I: 21, H: 45, dropout: 0, withH0: false,
+    lengths: Array.from({ length: 40 }, (_, i) => (i * 3) % 10), seed: 16,
+  },
 ];
 
 interface AllOutputs {

@@ -53,6 +53,28 @@ struct Schedule {
   int64_t time(int64_t i, int64_t s, bool reverse) const { return reverse ? len[i] - 1 - s : s; }
 };
 
+// Sequences never interact, so with rows enough the time loop splits by rows: contiguous groups of
+// the length-sorted rows, one per thread, of about equal total length (the work), cut at
+// multiples of kMR rows. Each group then runs every step alone, with no wait between steps. With
+// too few rows per thread (under 8) the threads split each step's units instead, sharing the
+// weights; that returns an empty list. One thread takes all rows as one group.
+std::vector<int64_t> row_groups(const Schedule& sched, int threads) {
+  const int64_t B = sched.batch;
+  if (threads > 1 && B < 8 * int64_t(threads)) return {};
+  const int parts = int(std::max<int64_t>(1, std::min<int64_t>(threads, B / kMR)));
+  std::vector<int64_t> cuts{0};
+  int64_t total = 0;
+  for (int64_t i = 0; i < B; i++) total += sched.len[i];
+  int64_t acc = 0;
+  for (int64_t i = 0; i < B && int(cuts.size()) < parts; i++) {
+    acc += sched.len[i];
+    const int64_t next = i + 1;
+    if (next % kMR == 0 && acc * parts >= total * int64_t(cuts.size()) && next < B) cuts.push_back(next);
+  }
+  cuts.push_back(B);
+  return cuts;
+}
+
 // Row (t, b) of a sequence buffer sits at (t * ts + b * bs) * width.
 struct Layout {
   int64_t ts, bs, width;
@@ -293,6 +315,7 @@ struct Model::Run {
   std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
   std::vector<float*> final_rows;          // where each row's final state goes
   std::vector<float*> out_rows;            // per thread, B entries
+  std::vector<int64_t> groups;             // row groups when the rows are split (boundaries), else empty
 
   Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads, Scratch& sc)
       : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
@@ -324,6 +347,7 @@ struct Model::Run {
     x_rows.resize(size_t(P));
     final_rows.resize(size_t(B));
     out_rows.resize(size_t(B * threads));
+    groups = row_groups(sched, threads);
   }
 
   // Phases this call runs (an upper bound): per direction a setup, a projection and at most two
@@ -413,89 +437,101 @@ struct Model::Run {
     const bool after = m.config_.reset_after;
     const int per_block = (after ? 3 : 2) * kGateBlock / dir.whh.view.pw;
     const int blocks = Hp / kGateBlock;
-    // Gate blocks per chunk: about eight chunks per member, for stealing, but not so small that
-    // the per-row overhead of the gate math shows.
-    const int group = std::max(1, std::min(4, blocks / (8 * threads)));
     const int n_panels = Hn / (3 * W);
-    int64_t filled = -1;  // the step rows_out holds
-    for (int64_t s = 0; s < S; s++) {
-      const int64_t bt = sched.active[s];
+    int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
+
+    // Step s for rows [r0, r1): the pointers every kernel of the step starts from.
+    auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
       const int64_t base = sched.offset[s];
-      float* h = td ? td->h.get() + base * Hp : state + (s & 1) * B * Hp;
-      float* h_next = td ? td->h.get() + sched.offset[s + 1] * Hp : state + ((s + 1) & 1) * B * Hp;
       GateStep g{};
-      g.rows = int(bt);
-      g.rows_next = int(sched.active[s + 1]);
+      g.rows = int(r1 - r0);
+      g.rows_next = int(std::max<int64_t>(0, std::min(sched.active[s + 1], r1) - r0));
       g.H = H;
-      g.gx = gx + base * 3 * Hp;
+      g.gx = gx + (base + r0) * 3 * Hp;
       g.gx_ld = 3 * Hp;
       g.n_col = 2 * Hp;
       g.bias_x = dir.bias_x.get();
       g.bias_hn = dir.bias_hn.get();
-      g.h = h;
+      g.h = (td ? td->h.get() + base * Hp : state + (s & 1) * B * Hp) + r0 * Hp;
       g.h_ld = Hp;
-      g.h_next = h_next;
+      g.h_next = (td ? td->h.get() + sched.offset[s + 1] * Hp : state + ((s + 1) & 1) * B * Hp) + r0 * Hp;
       g.h_next_ld = Hp;
       g.out = rows_out;
-      g.final_h = final_rows.data();
+      g.final_h = final_rows.data() + r0;
       g.tape_ld = Hp;
       if (td) {
-        g.r = td->r.get() + base * Hp;
-        g.z = td->z.get() + base * Hp;
-        g.n = td->n.get() + base * Hp;
-        g.inner = td->inner.get() + base * Hp;
+        g.r = td->r.get() + (base + r0) * Hp;
+        g.z = td->z.get() + (base + r0) * Hp;
+        g.n = td->n.get() + (base + r0) * Hp;
+        g.inner = td->inner.get() + (base + r0) * Hp;
       }
-      g.z_step = td ? g.z : z_step;
-      g.rh = td ? g.inner : rh;
+      g.z_step = td ? g.z : z_step + r0 * Hp;
+      g.rh = td ? g.inner : rh + r0 * Hp;
       g.step_ld = Hp;
-      auto output_rows = [&] {
-        if (filled == s) return;
-        for (int64_t i = 0; i < bt; i++)
-          rows_out[i] = out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+      if (filled != s || filled_r0 != r0) {
+        for (int64_t i = r0; i < r1; i++)
+          rows_out[i - r0] = out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
         filled = s;
-      };
+        filled_r0 = r0;
+      }
+      return g;
+    };
+    // The recurrent product of gate blocks [b0, b1) and their gate math (reset before: r, z and r ⊙ h).
+    auto first = [&](const GateStep& g, int64_t r0, int b0, int b1) {
       Rows ha;
-      ha.base = h;
+      ha.base = g.h;
       ha.ld = Hp;
-      // One chunk per gate block: its columns of the recurrent product, then its gate math.
-      phases.run(team, int((blocks + group - 1) / group), [&](int c) {
-        const int blk0 = c * group, blk1 = std::min(blocks, blk0 + group);
-        MutRows gc;
-        gc.base = gh;
-        gc.ld = (after ? 3 : 2) * Hp;
-        gemm_packed(kt, bt, ha, 1, dir.whh.view, blk0 * per_block, blk1 * per_block, gc, false);
-        GateStep gb = g;
-        gb.gh = gh;
-        gb.gh_ld = gc.ld;
-        gb.u0 = blk0 * kGateBlock;
-        gb.u1 = blk1 * kGateBlock;  // whole blocks: the padding lanes are computed too (all zeros)
-        if (after) {
-          output_rows();
-          kt.gates_after(gb);
-        } else {
-          kt.gates_before_rz(gb);
+      MutRows gc;
+      gc.ld = (after ? 3 : 2) * Hp;
+      gc.base = gh + r0 * gc.ld;
+      gemm_packed(kt, g.rows, ha, 1, dir.whh.view, b0 * per_block, b1 * per_block, gc, false);
+      GateStep gb = g;
+      gb.gh = gc.base;
+      gb.gh_ld = gc.ld;
+      gb.u0 = b0 * kGateBlock;
+      gb.u1 = b1 * kGateBlock;  // whole blocks: the padding lanes are computed too (all zeros)
+      if (after) kt.gates_after(gb);
+      else kt.gates_before_rz(gb);
+    };
+    // Reset before: the candidate's product on r ⊙ h for unit panels [q0, q1), and the new state.
+    auto second = [&](const GateStep& g, int64_t r0, int q0, int q1) {
+      Rows ra;
+      ra.base = g.rh;
+      ra.ld = Hp;
+      MutRows nc;
+      nc.base = gh_n + r0 * Hn;
+      nc.ld = Hn;
+      gemm_packed(kt, g.rows, ra, 1, dir.whn.view, q0, q1, nc, false);
+      GateStep gb = g;
+      gb.gh = nc.base;
+      gb.gh_ld = Hn;
+      gb.u0 = q0 * 3 * W;
+      gb.u1 = std::min(q1 * 3 * W, Hp);
+      if (gb.u0 < gb.u1) kt.gates_before_n(gb);
+    };
+
+    if (!groups.empty()) {
+      // Rows split: sequences never interact, so each group of rows runs every step on its own,
+      // with all the weights and no wait between steps.
+      phases.run(team, int(groups.size() - 1), [&](int grp) {
+        const int64_t r0 = groups[size_t(grp)], r1 = groups[size_t(grp) + 1];
+        for (int64_t s = 0; s < S && sched.active[s] > r0; s++) {
+          const GateStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
+          first(g, r0, 0, blocks);
+          if (!after) second(g, r0, 0, n_panels);
         }
       });
-      if (!after) {
-        // Reset before: the candidate's product runs on r ⊙ h, complete only now.
-        Rows ra;
-        ra.base = g.rh;
-        ra.ld = Hp;
-        phases.run(team, n_panels, [&](int q) {
-          MutRows nc;
-          nc.base = gh_n;
-          nc.ld = Hn;
-          gemm_packed(kt, bt, ra, 1, dir.whn.view, q, q + 1, nc, false);
-          GateStep gb = g;
-          gb.gh = gh_n;
-          gb.gh_ld = Hn;
-          gb.u0 = q * 3 * W;
-          gb.u1 = std::min(q * 3 * W + 3 * W, Hp);
-          if (gb.u0 >= gb.u1) return;
-          output_rows();
-          kt.gates_before_n(gb);
-        });
-      }
+      return;
+    }
+    // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
+    // before, a second phase over unit panels); the members share each step's weights.
+    const int group = std::max(1, std::min(4, blocks / (8 * threads)));
+    for (int64_t s = 0; s < S; s++) {
+      const int64_t bt = sched.active[s];
+      phases.run(team, int((blocks + group - 1) / group), [&](int c) {
+        first(rows_of(s, 0, bt), 0, c * group, std::min(blocks, c * group + group));
+      });
+      if (!after) phases.run(team, n_panels, [&](int q) { second(rows_of(s, 0, bt), 0, q, q + 1); });
     }
   }
 };
@@ -582,6 +618,7 @@ struct Model::Backward {
   int64_t ld_x = 0;
   std::vector<const float*> x_rows;
   std::vector<const float*> dout_rows;  // per thread, B entries
+  std::vector<int64_t> groups;          // row groups when the rows are split, else empty
   std::vector<GemmWorkspace>& ws;
 
   Backward(const KernelTable& k, const GruConfig& c, const Tape::Impl& t, int hp, int hn, int nthreads,
@@ -613,6 +650,7 @@ struct Model::Backward {
     }
     x_rows.resize(size_t(P));
     dout_rows.resize(size_t(B * threads));
+    groups = row_groups(sched, threads);
     if (ws.size() < size_t(threads)) ws.resize(size_t(threads));
     for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
   }
@@ -671,78 +709,102 @@ struct Model::Backward {
       }
     });
 
-    // The time loop, backwards. A chunk is one panel of dh's columns (3W units): it first adds the
-    // later step's recurrent product into those columns of dh, then runs this step's gate
-    // gradients for the same units, which read exactly those columns.
+    // The time loop, backwards.
     const float** rows_out = dout_rows.data() + int64_t(team.id()) * B;
-    int64_t filled = -1;
+    int64_t filled = -1, filled_r0 = -1;
     const int panels = Hn / (3 * W);
-    GateGradStep g{};
-    g.H = H;
-    g.dh = dh;
-    g.dh_ld = Hn;
-    g.tape_ld = Hp;
-    g.dgx_ld = 3 * Hp;
-    g.dgh_ld = 3 * Hp;
-    g.n_col = 2 * Hp;
-    g.drh = drh;
-    g.drh_ld = Hn;
-    MutRows dhc;
-    dhc.base = dh;
-    dhc.ld = Hn;
-    // dh[:, panel q] += (the gate gradients of step s) · W_hh, over every gate column.
-    auto recurrent = [&](int64_t s, int q) {
-      Rows a;
-      a.base = (after ? dgh : dgx) + sched.offset[s] * 3 * Hp;
-      a.ld = 3 * Hp;
-      gemm_packed(kt, sched.active[s], a, 1, after ? dir.whh_t.view : dir.whrz_t.view, q, q + 1, dhc, true);
-    };
-    for (int64_t s = S - 1; s >= 0; s--) {
-      const int64_t bt = sched.active[s];
-      const int64_t base = sched.offset[s];
-      g.rows = int(bt);
+    // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
+    auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
+      const int64_t base = sched.offset[s] + r0;
+      GateGradStep g{};
+      g.rows = int(r1 - r0);
+      g.H = H;
+      g.dh = dh + r0 * Hn;
+      g.dh_ld = Hn;
       g.h = td.h.get() + base * Hp;
       g.r = td.r.get() + base * Hp;
       g.z = td.z.get() + base * Hp;
       g.n = td.n.get() + base * Hp;
       g.inner = td.inner.get() + base * Hp;
+      g.tape_ld = Hp;
       g.dgx = dgx + base * 3 * Hp;
+      g.dgx_ld = 3 * Hp;
+      g.n_col = 2 * Hp;
       g.dgh = dgh ? dgh + base * 3 * Hp : nullptr;
-      auto units = [&](int q) {
-        GateGradStep gq = g;
-        gq.u0 = q * 3 * W;
-        gq.u1 = std::min(q * 3 * W + 3 * W, Hp);  // up to the padding: every gradient column is written
-        if (d_out && filled != s) {
-          for (int64_t i = 0; i < bt; i++)
-            rows_out[i] = d_out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
-          filled = s;
-        }
-        gq.d_out = d_out ? rows_out : nullptr;
-        return gq;
-      };
-      phases.run(team, panels, [&](int q) {
-        if (s + 1 < S) recurrent(s + 1, q);
-        const GateGradStep gq = units(q);
-        if (gq.u0 >= gq.u1) return;
-        if (after) kt.dgates_after(gq);
-        else kt.dgates_before_1(gq);
-      });
-      if (!after) {
-        // d(r ⊙ h) needs every unit's n gradient of this step; then r's gradient per unit.
-        phases.run(team, panels, [&](int q) {
-          Rows an;
-          an.base = g.dgx + 2 * Hp;
-          an.ld = 3 * Hp;
-          MutRows rc;
-          rc.base = drh;
-          rc.ld = Hn;
-          gemm_packed(kt, bt, an, 1, dir.whn_t.view, q, q + 1, rc, false);
-          const GateGradStep gq = units(q);
-          if (gq.u0 < gq.u1) kt.dgates_before_2(gq);
-        });
+      g.dgh_ld = 3 * Hp;
+      g.drh = drh ? drh + r0 * Hn : nullptr;
+      g.drh_ld = Hn;
+      if (d_out && (filled != s || filled_r0 != r0)) {
+        for (int64_t i = r0; i < r1; i++)
+          rows_out[i - r0] = d_out + out_layout.row(sched.time(i, s, reverse), sched.perm[i]) + int64_t(d) * H;
+        filled = s;
+        filled_r0 = r0;
       }
+      g.d_out = d_out ? rows_out : nullptr;
+      return g;
+    };
+    auto units = [&](GateGradStep g, int q0, int q1) {
+      g.u0 = q0 * 3 * W;
+      g.u1 = std::min(q1 * 3 * W, Hp);  // up to the padding: every gradient column is written
+      return g;
+    };
+    // dh[r0.., panels q0..q1) += the gate gradients of step s's rows [r0, r1) · W_hh.
+    auto recurrent = [&](int64_t s, int64_t r0, int64_t r1, int q0, int q1) {
+      const int64_t rows = std::min(sched.active[s], r1) - r0;
+      if (rows <= 0) return;
+      Rows a;
+      a.base = (after ? dgh : dgx) + (sched.offset[s] + r0) * 3 * Hp;
+      a.ld = 3 * Hp;
+      MutRows c;
+      c.base = dh + r0 * Hn;
+      c.ld = Hn;
+      gemm_packed(kt, rows, a, 1, after ? dir.whh_t.view : dir.whrz_t.view, q0, q1, c, true);
+    };
+    auto gates = [&](const GateGradStep& g, int q0, int q1) {
+      const GateGradStep gq = units(g, q0, q1);
+      if (gq.u0 >= gq.u1) return;
+      if (after) kt.dgates_after(gq);
+      else kt.dgates_before_1(gq);
+    };
+    // Reset before: d(r ⊙ h) needs every unit's n gradient of the step; then r's gradient.
+    auto gates2 = [&](const GateGradStep& g, int64_t r0, int q0, int q1) {
+      Rows an;
+      an.base = g.dgx + 2 * Hp;
+      an.ld = 3 * Hp;
+      MutRows rc;
+      rc.base = drh + r0 * Hn;
+      rc.ld = Hn;
+      gemm_packed(kt, g.rows, an, 1, dir.whn_t.view, q0, q1, rc, false);
+      const GateGradStep gq = units(g, q0, q1);
+      if (gq.u0 < gq.u1) kt.dgates_before_2(gq);
+    };
+    if (!groups.empty()) {
+      // Rows split, as in forward: each group of rows runs its whole backward recurrence alone.
+      phases.run(team, int(groups.size() - 1), [&](int grp) {
+        const int64_t r0 = groups[size_t(grp)], r1 = groups[size_t(grp) + 1];
+        for (int64_t s = S - 1; s >= 0; s--) {
+          if (sched.active[s] <= r0) continue;
+          if (s + 1 < S) recurrent(s + 1, r0, r1, 0, panels);
+          const GateGradStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
+          gates(g, 0, panels);
+          if (!after) gates2(g, r0, 0, panels);
+        }
+        if (S > 0) recurrent(0, r0, r1, 0, panels);
+      });
+    } else {
+      // Units split: a chunk is one panel of dh's columns (3W units); it first adds the later
+      // step's recurrent product into those columns of dh, then runs this step's gate gradients
+      // for the same units, which read exactly those columns.
+      for (int64_t s = S - 1; s >= 0; s--) {
+        const int64_t bt = sched.active[s];
+        phases.run(team, panels, [&](int q) {
+          if (s + 1 < S) recurrent(s + 1, 0, B, q, q + 1);
+          gates(rows_of(s, 0, bt), q, q + 1);
+        });
+        if (!after) phases.run(team, panels, [&](int q) { gates2(rows_of(s, 0, bt), 0, q, q + 1); });
+      }
+      if (S > 0) phases.run(team, panels, [&](int q) { recurrent(0, 0, B, q, q + 1); });
     }
-    if (S > 0) phases.run(team, panels, [&](int q) { recurrent(0, q); });
 
     // dh0, then the parameter gradients as products over every packed row.
     ranges(team, phases, B, 16, [&](int64_t i0, int64_t i1) {
