@@ -525,13 +525,22 @@ struct Model::Run {
     }
     // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
     // before, a second phase over unit panels); the members share each step's weights.
-    const int group = std::max(1, std::min(4, blocks / (8 * threads)));
+    // A chunk holds at least as many panels as the widest tile for this few rows, so a single row
+    // still runs on the tiles that keep 12 accumulators busy; beyond that, about eight chunks per member.
+    const int m = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
+    const int first_panels = kt.tile_panels[after ? 1 : 0][m - 1];
+    const int group = std::max({1, std::min(4, blocks / (8 * threads)), (first_panels + per_block - 1) / per_block});
+    const int n_group = kt.tile_panels[1][m - 1];
     for (int64_t s = 0; s < S; s++) {
       const int64_t bt = sched.active[s];
       phases.run(team, int((blocks + group - 1) / group), [&](int c) {
         first(rows_of(s, 0, bt), 0, c * group, std::min(blocks, c * group + group));
       });
-      if (!after) phases.run(team, n_panels, [&](int q) { second(rows_of(s, 0, bt), 0, q, q + 1); });
+      if (!after) {
+        phases.run(team, int((n_panels + n_group - 1) / n_group), [&](int c) {
+          second(rows_of(s, 0, bt), 0, c * n_group, std::min(n_panels, c * n_group + n_group));
+        });
+      }
     }
   }
 };
@@ -795,15 +804,36 @@ struct Model::Backward {
       // Units split: a chunk is one panel of dh's columns (3W units); it first adds the later
       // step's recurrent product into those columns of dh, then runs this step's gate gradients
       // for the same units, which read exactly those columns.
+      // Chunks of as many panels as the widest tile for this few rows (see forward).
+      const int pg = kt.tile_panels[1][std::max<int64_t>(1, std::min<int64_t>(B, kMR)) - 1];
+      const int chunks = (panels + pg - 1) / pg;
+      auto span = [&](int c, int* q0, int* q1) {
+        *q0 = c * pg;
+        *q1 = std::min(panels, c * pg + pg);
+      };
       for (int64_t s = S - 1; s >= 0; s--) {
         const int64_t bt = sched.active[s];
-        phases.run(team, panels, [&](int q) {
-          if (s + 1 < S) recurrent(s + 1, 0, B, q, q + 1);
-          gates(rows_of(s, 0, bt), q, q + 1);
+        phases.run(team, chunks, [&](int c) {
+          int q0, q1;
+          span(c, &q0, &q1);
+          if (s + 1 < S) recurrent(s + 1, 0, B, q0, q1);
+          gates(rows_of(s, 0, bt), q0, q1);
         });
-        if (!after) phases.run(team, panels, [&](int q) { gates2(rows_of(s, 0, bt), 0, q, q + 1); });
+        if (!after) {
+          phases.run(team, chunks, [&](int c) {
+            int q0, q1;
+            span(c, &q0, &q1);
+            gates2(rows_of(s, 0, bt), 0, q0, q1);
+          });
+        }
       }
-      if (S > 0) phases.run(team, panels, [&](int q) { recurrent(0, 0, B, q, q + 1); });
+      if (S > 0) {
+        phases.run(team, chunks, [&](int c) {
+          int q0, q1;
+          span(c, &q0, &q1);
+          recurrent(0, 0, B, q0, q1);
+        });
+      }
     }
 
     // dh0, then the parameter gradients as products over every packed row.
