@@ -70,14 +70,15 @@ void block(const KernelTable& kt, int64_t r0, int64_t r1, const Rows& a, int64_t
     }
     fn(kc, ap, acs, b.panel(p) + int64_t(kb) * pw, bps, cp, load_c);
   };
-  const int64_t full_end = r0 + (r1 - r0) / kMR * kMR;
+  const int mr = kt.rows[nvi];
+  const int64_t full_end = r0 + (r1 - r0) / mr * mr;
   if (full_end > r0) {
-    const int np = kt.tile_panels[nvi][kMR - 1];
+    const int np = kt.tile_panels[nvi][mr - 1];
     int p = p0;
     for (; p + np <= p1; p += np)
-      for (int64_t i = r0; i < full_end; i += kMR) tiles(i, kMR, kt.tile[nvi][kMR - 1], p);
+      for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.tile[nvi][mr - 1], p);
     for (; p < p1; p++)
-      for (int64_t i = r0; i < full_end; i += kMR) tiles(i, kMR, kt.single[nvi][kMR - 1], p);
+      for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.single[nvi][mr - 1], p);
   }
   const int rest = int(r1 - full_end);
   if (rest > 0) {

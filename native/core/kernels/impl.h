@@ -356,6 +356,13 @@ KernelTable make_table(const char* name) {
   t.single[1][1] = &gemm_tile<V, 2, 3, 1>;
   t.single[1][2] = &gemm_tile<V, 3, 3, 1>;
   t.single[1][3] = &gemm_tile<V, 4, 3, 1>;
+  // Rows per tile: the most accumulators (then the most rows), so panels of 2 vectors run 3-row
+  // tiles over 2 panels (12 accumulators) rather than 4-row tiles over one (8).
+  for (int nvi = 0; nvi < 2; nvi++) {
+    t.rows[nvi] = 1;
+    for (int m = 1; m <= kMR; m++)
+      if (m * t.tile_panels[nvi][m - 1] >= t.rows[nvi] * t.tile_panels[nvi][t.rows[nvi] - 1]) t.rows[nvi] = m;
+  }
   t.gates_after = &gates_after<V>;
   t.gates_before_rz = &gates_before_rz<V>;
   t.gates_before_n = &gates_before_n<V>;

@@ -66,6 +66,7 @@ struct KernelTable {
   GemmTileFn tile[2][kMR];        // [nv - 2][m - 1]: covers tile_panels[..][..] panels
   int tile_panels[2][kMR];
   GemmTileFn single[2][kMR];      // [nv - 2][m - 1]: one panel
+  int rows[2];                    // [nv - 2]: the row count whose tile holds the most accumulators
   void (*gates_after)(const GateStep&);
   void (*gates_before_rz)(const GateStep&);
   void (*gates_before_n)(const GateStep&);
