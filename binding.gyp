@@ -58,6 +58,7 @@
         "native/core/cpu.cpp",
         "native/core/gemm.cpp",
         "native/core/gru.cpp",
+        "native/core/shared.cpp",
         "native/core/thread_pool.cpp",
         "native/addon/addon.cpp"
       ],

@@ -133,3 +133,37 @@ export function argError(
 export function abortedError(signal: AbortSignal): AbortedError {
   return new AbortedError('the call was aborted before it ran', { cause: signal.reason });
 }
+
+/** A batcher's queue is full: the request was not queued (retry later, or raise maxQueue). */
+export class QueueFullError extends FastGruError {
+  constructor(message: string) {
+    super('ERR_QUEUE_FULL', message);
+  }
+}
+
+/** A batcher or session was closed: the request was not run. */
+export class ClosedError extends FastGruError {
+  constructor(message: string) {
+    super('ERR_CLOSED', message);
+  }
+}
+
+/**
+ * The stack of the code that called an async API, taken when it was called, so an error that
+ * settles the promise later can say where the call came from (the rest of its stack is the
+ * event loop's). Pair with `withCallerStack`.
+ */
+export function callerStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, callerStack);
+  return holder.stack ?? '';
+}
+
+/** Appends the caller's frames (from `callerStack`) to an error's stack; returns the error. */
+export function withCallerStack<E>(error: E, stack: string): E {
+  if (error instanceof Error && stack) {
+    const frames = stack.split('\n').slice(1).join('\n');
+    if (frames && !error.stack?.includes(frames)) error.stack = `${error.stack ?? String(error)}\n    --- called from ---\n${frames}`;
+  }
+  return error;
+}

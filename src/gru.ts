@@ -8,13 +8,18 @@ import {
   abortedError,
   argError,
   ArgumentError,
+  callerStack,
   formatShape,
   OptionError,
   ShapeError,
   StateDictError,
   memoryError,
+  withCallerStack,
   withMemoryErrors,
 } from './errors.js';
+import { Batcher, type BatcherOptions, type ServeTarget } from './serve/batcher.js';
+import type { Session } from './serve/session.js';
+import { makeShare, shareOptions, viewShare, type SharedGRU } from './serve/shared.js';
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
@@ -92,6 +97,7 @@ const OPTION_NAMES = new Set([
 ]);
 const FORWARD_OPTION_NAMES = new Set(['lengths']);
 const FORWARD_ASYNC_OPTION_NAMES = new Set(['lengths', 'signal']);
+const SHARED_OPTION_NAMES = new Set(['backend', 'threads']);
 /** No parameter tensor may hold more elements than this (a Float32Array of 4 GiB). */
 const MAX_PARAMETER_ELEMENTS = 2 ** 30;
 /** Nor may a result (output or hidden state): the longest Float32Array. */
@@ -145,8 +151,15 @@ export class GRU {
   private params = new Map<string, Float32Array>();
   private model: BackendModel | null = null;
   private readonly random: Random;
+  /** The share this model's parameters view (read-only), or null. */
+  private readonly share_: SharedGRU | null;
+  private sessionBatcher: Batcher | null = null;
 
-  constructor(options: GRUOptions) {
+  /**
+   * A model with PyTorch's initialisation (or the seed's). `shared` is for GRU.fromShared: the
+   * parameters then view the share's buffer.
+   */
+  constructor(options: GRUOptions, shared?: SharedGRU) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw argError(OptionError, 'options', 'an object with at least inputSize and hiddenSize', options);
     }
@@ -195,11 +208,75 @@ export class GRU {
     this.engine = selectBackend(backend);
     this.specs = this.parameterSpecs();
     this.random = new Random(seed);
+    this.share_ = shared ?? null;
+    if (shared) {
+      this.params = viewShare(shared, this.specs);
+      return;
+    }
     // PyTorch's initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)), in state-dict order.
     const bound = 1 / Math.sqrt(H);
     for (const spec of this.specs) {
       this.params.set(spec.name, this.random.fillUniform(new Float32Array(sizeOf(spec.shape)), -bound, bound));
     }
+  }
+
+  /**
+   * A model whose parameters view a share made by `gru.share()` (in this thread or another), without
+   * copying them; it is read-only (loadStateDict throws). `options` may set backend and threads.
+   */
+  static fromShared(shared: SharedGRU, options?: Pick<GRUOptions, 'backend' | 'threads'> | null): GRU {
+    const base = shareOptions(shared);
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object' || Array.isArray(options)) {
+        throw argError(OptionError, 'options', 'an object such as { backend, threads }', options);
+      }
+      checkKnownKeys(options, SHARED_OPTION_NAMES, 'options');
+    }
+    return new GRU({ ...base, ...(options ?? {}) }, shared);
+  }
+
+  /**
+   * The parameters in one SharedArrayBuffer (copied once), for GRU.fromShared in worker_threads:
+   * post it to a worker and build the model there. A shared model returns its own share.
+   */
+  share(): SharedGRU {
+    if (this.share_) return this.share_;
+    const options = {
+      inputSize: this.inputSize, hiddenSize: this.hiddenSize, numLayers: this.numLayers, bidirectional: this.bidirectional,
+      batchFirst: this.batchFirst, bias: this.bias, resetAfter: this.resetAfter, dropout: this.dropout,
+    };
+    return makeShare(options, this.specs, this.params);
+  }
+
+  /**
+   * A micro-batcher: concurrent `batcher.run(x, h0?)` calls of single sequences run as one batched
+   * forward, each getting the bits of its own forward. See BatcherOptions.
+   */
+  batcher(options?: BatcherOptions): Batcher {
+    return new Batcher(this.serveTarget(), options ?? {});
+  }
+
+  /**
+   * A streaming session from `state` ([numLayers, hiddenSize], as session.state() exports; default
+   * zeros). The sessions of this model that step at the same time run as one batch.
+   */
+  session(state?: TensorLike | null): Session {
+    this.sessionBatcher ??= new Batcher(this.serveTarget(), { maxBatch: 256, maxDelayMs: 0, maxQueue: Infinity });
+    return this.sessionBatcher.session(state);
+  }
+
+  /** What the serve module needs of this model: sizes, and a forward off the event loop. */
+  private serveTarget(): ServeTarget {
+    return {
+      inputSize: this.inputSize,
+      hiddenSize: this.hiddenSize,
+      stateRows: this.numLayers * this.directions,
+      outputWidth: this.directions * this.hiddenSize,
+      bidirectional: this.bidirectional,
+      run: (batch) => withMemoryErrors(() => this.backendModel().forwardAsync(batch)).catch((error) => {
+        throw memoryError(error);
+      }),
+    };
   }
 
   /** The backend this model runs on. */
@@ -247,6 +324,10 @@ export class GRU {
    * wrongly shaped entry is an error that names it, and then nothing is changed.
    */
   loadStateDict(stateDict: StateDictInput): this {
+    if (this.share_) {
+      throw new StateDictError('loadStateDict: this model views shared weights (GRU.fromShared), which are read-only; ' +
+        'build a new GRU to load other weights');
+    }
     if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict)) {
       throw argError(StateDictError, 'stateDict', 'an object mapping parameter names to tensors', stateDict);
     }
@@ -306,7 +387,7 @@ export class GRU {
         resetAfter: this.resetAfter,
         bias: this.bias,
       };
-      this.model = this.engine.createModel(config, weights, this.threads);
+      this.model = this.engine.createModel(config, weights, this.threads, { shared: this.share_ !== null });
     }
     return this.model;
   }
@@ -320,6 +401,7 @@ export class GRU {
 
   /** forward, settled asynchronously; argument errors reject the promise. */
   async forwardAsync(x: TensorLike, h0?: TensorLike | null, options?: ForwardAsyncOptions | null): Promise<GRUOutput> {
+    const stack = callerStack();
     const call = this.prepare(x, h0, options, FORWARD_ASYNC_OPTION_NAMES);
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -327,7 +409,7 @@ export class GRU {
     }
     if (signal?.aborted) throw abortedError(signal);
     const result = await withMemoryErrors(() => this.backendModel().forwardAsync(call.batch, signal)).catch((error) => {
-      throw memoryError(error);
+      throw withCallerStack(memoryError(error), stack);
     });
     return call.wrap(result.output, result.hidden);
   }

@@ -11,6 +11,11 @@ export type {
   StateDictValue,
   TrainingRun,
 } from './gru.js';
+export { Batcher } from './serve/batcher.js';
+export type { BatcherOptions, CloseOptions, RunOptions } from './serve/batcher.js';
+export { Session } from './serve/session.js';
+export type { BatcherStats, Percentiles } from './serve/stats.js';
+export type { SharedGRU, SharedOptions } from './serve/shared.js';
 export { tensor } from './tensor.js';
 export type { NestedNumberArray, Tensor, TensorData, TensorLike } from './tensor.js';
 export { backendInfo } from './backend/index.js';
@@ -19,10 +24,12 @@ export {
   AbortedError,
   ArgumentError,
   BackendUnavailableError,
+  ClosedError,
   DTypeError,
   FastGruError,
   OptionError,
   OutOfMemoryError,
+  QueueFullError,
   ShapeError,
   StateDictError,
 } from './errors.js';

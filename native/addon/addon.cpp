@@ -294,7 +294,9 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
         weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
       }
     }
-    model_ = std::make_shared<const fastgru::Model>(c, weights, fastgru::active_kernels());
+    const bool shared = !info[2].IsUndefined() && to_bool(info[2], "shared");
+    model_ = shared ? fastgru::shared_model(c, weights, fastgru::active_kernels())
+                    : std::make_shared<const fastgru::Model>(c, weights, fastgru::active_kernels());
     Napi::MemoryManagement::AdjustExternalMemory(env, model_->packed_bytes());
     return env.Undefined();
   });

@@ -129,6 +129,13 @@ class Model {
   int64_t packed_bytes_ = 0;
 };
 
+// The process-wide model for these weights: every caller that passes the same configuration,
+// kernels and weight values (compared by a 128-bit hash of their bytes) gets the same Model, packed
+// once, for as long as one of them holds it. For models built in several worker_threads from one
+// SharedArrayBuffer of weights (GRU.fromShared). Thread-safe.
+std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::vector<DirectionWeights>& weights,
+                                          const KernelTable& kernels);
+
 // The machine's FMA throughput in GFLOP/s on `threads` threads, from the kernel table's FMA loop
 // run for about `seconds`: the ceiling the benchmark quotes beside the GRU's own figures.
 double fma_peak_gflops(const KernelTable& kernels, ThreadPool& pool, int threads, double seconds);

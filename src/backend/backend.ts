@@ -67,6 +67,14 @@ export interface BackendModel {
   forwardTrain(batch: SequenceBatch, dropoutMasks: Float32Array[] | null): TrainingRun;
 }
 
+export interface ModelOptions {
+  /**
+   * The weights are shared read-only (GRU.fromShared): a backend may keep one packed copy for every
+   * model in the process built from the same weights. The native backend does.
+   */
+  readonly shared?: boolean;
+}
+
 export interface Backend {
   readonly name: 'js' | 'native';
   /** The instruction set the kernels use: 'js' for the TypeScript backend. */
@@ -76,5 +84,5 @@ export interface Backend {
    * Builds a model around the given weights (the backend may pack or copy them). `threads` is the
    * model's thread count, default the backend's.
    */
-  createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number): BackendModel;
+  createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number, options?: ModelOptions): BackendModel;
 }

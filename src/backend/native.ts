@@ -24,6 +24,7 @@ import type {
   ForwardResult,
   GruConfig,
   LayerWeights,
+  ModelOptions,
   SequenceBatch,
   TrainingRun,
 } from './backend.js';
@@ -52,7 +53,8 @@ export interface Addon {
   init(makeError: (code: string, message: string) => Error): void;
   info(): { isa: string; isas: string[]; defaultThreads: number; cpu: { avx2: boolean; avx512f: boolean; neon: boolean } };
   fmaPeak(threads: number, seconds: number): number;
-  Model: new (config: Record<string, number | boolean>, weights: readonly LayerWeights[]) => AddonModel;
+  /** shared: look the packed weights up by content in the process-wide table of shared models. */
+  Model: new (config: Record<string, number | boolean>, weights: readonly LayerWeights[], shared?: boolean) => AddonModel;
 }
 
 const ERROR_CLASSES: Record<string, new (message: string) => FastGruError> = {
@@ -115,8 +117,8 @@ function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backe
     name: 'native',
     isa,
     threads: defaultThreads,
-    createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number): BackendModel {
-      return new NativeModel(addon, config, weights, threads ?? defaultThreads);
+    createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number, options?: ModelOptions): BackendModel {
+      return new NativeModel(addon, config, weights, threads ?? defaultThreads, options?.shared === true);
     },
   };
 }
@@ -124,8 +126,8 @@ function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backe
 class NativeModel implements BackendModel {
   private readonly handle: AddonModel;
 
-  constructor(addon: Addon, config: GruConfig, weights: readonly LayerWeights[], private readonly threads: number) {
-    this.handle = new addon.Model({ ...config }, weights);
+  constructor(addon: Addon, config: GruConfig, weights: readonly LayerWeights[], private readonly threads: number, shared: boolean) {
+    this.handle = new addon.Model({ ...config }, weights, shared);
   }
 
   forward(b: SequenceBatch): ForwardResult {

@@ -1,0 +1,110 @@
+/**
+ * Streaming sessions: a hidden state kept between calls, fed a step or a chunk at a time. A
+ * session's calls run in the order they were made; the calls of different sessions on one batcher
+ * that run at the same time share a batch. Stepping a sequence one step at a time gives the same
+ * bits as one forward over it.
+ */
+import { argError, ArgumentError, callerStack, ClosedError, formatShape, OptionError, ShapeError, withCallerStack } from '../errors.js';
+import type { GRUOutput } from '../gru.js';
+import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
+import type { Batcher, ServeTarget } from './batcher.js';
+
+export class Session {
+  private hidden: Float32Array;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private stepsSeen = 0;
+
+  /** Made by `gru.session(state?)` or `batcher.session(state?)`. */
+  constructor(private readonly batcher: Batcher, private readonly target: ServeTarget, state?: TensorLike | null) {
+    const { stateRows: LD, hiddenSize: H } = target;
+    if (target.bidirectional) {
+      throw argError(OptionError, 'session', 'a unidirectional GRU (the reverse direction of a bidirectional one needs the whole sequence)',
+        'bidirectional: true', { gotIsText: true });
+    }
+    if (state === undefined || state === null) {
+      this.hidden = new Float32Array(LD * H);
+    } else {
+      const s = toTensor(state, 'state');
+      if (s.shape.length !== 2 || s.shape[0] !== LD || s.shape[1] !== H) {
+        throw argError(ShapeError, 'state', `shape [${LD}, ${H}] ([numLayers, hiddenSize], as session.state() exports)`,
+          formatShape(s.shape), { gotIsText: true });
+      }
+      this.hidden = s.data.slice();
+    }
+  }
+
+  /**
+   * Runs one step: x_t is [inputSize] (or [1, inputSize]). Settles with { output [D·H] (the last
+   * layer's new state), hidden [numLayers, H] }.
+   */
+  step(x: TensorLike): Promise<GRUOutput> {
+    const stack = callerStack();
+    try {
+      const t = toTensor(x, 'x');
+      const I = this.target.inputSize;
+      const ok = (t.shape.length === 1 && t.shape[0] === I) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === I);
+      if (!ok) throw argError(ShapeError, 'x', `shape [${I}] (one step)`, formatShape(t.shape), { gotIsText: true });
+      return this.enqueue({ data: t.data, shape: [1, I] }, stack).then((r) => ({
+        output: { data: r.output.data, shape: Object.freeze([r.output.shape[1]]) },
+        hidden: r.hidden,
+      }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Runs a chunk of steps, [T, inputSize]. Settles with { output [T, D·H], hidden [numLayers, H] }. */
+  feed(chunk: TensorLike): Promise<GRUOutput> {
+    const stack = callerStack();
+    try {
+      const t = toTensor(chunk, 'chunk');
+      const I = this.target.inputSize;
+      if (t.shape.length !== 2 || t.shape[1] !== I) {
+        throw argError(ShapeError, 'chunk', `shape [T, ${I}]`, formatShape(t.shape), { gotIsText: true });
+      }
+      return this.enqueue(t, stack);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A copy of the hidden state after the calls that have settled, [numLayers, hiddenSize]. Give it to
+   * `gru.session(state)` (here or in another process) to resume the stream.
+   */
+  state(): Tensor {
+    return { data: this.hidden.slice(), shape: Object.freeze([this.target.stateRows, this.target.hiddenSize]) };
+  }
+
+  /** Steps run so far. */
+  get steps(): number {
+    return this.stepsSeen;
+  }
+
+  /** Rejects later calls with ClosedError; calls already made still run. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private enqueue(x: Tensor, stack: string): Promise<GRUOutput> {
+    if (this.closed) throw new ClosedError('the session is closed');
+    if (!(x.data instanceof Float32Array)) throw argError(ArgumentError, 'x', 'a Float32Array', x.data);
+    // The caller may reuse its array at once: keep a copy until this call's turn.
+    const data = x.data.slice(0, x.shape[0] * x.shape[1]);
+    const run = this.tail.then(() => this.batcher.run({ data, shape: x.shape }, { data: this.hidden, shape: [this.target.stateRows, this.target.hiddenSize] }));
+    const settled = run.then(
+      (result) => {
+        this.hidden = result.hidden.data.slice();
+        this.stepsSeen += x.shape[0];
+        return result;
+      },
+      (error: unknown) => {
+        throw withCallerStack(error, stack);
+      },
+    );
+    // The next call waits for this one, whether it succeeds or not.
+    this.tail = settled.catch(() => undefined);
+    return settled;
+  }
+}
