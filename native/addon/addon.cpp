@@ -144,13 +144,23 @@ ArrayArg<T> to_array(const Napi::Value& v, napi_typedarray_type type, const char
                      int64_t expected) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     fail(v.IsTypedArray() ? "ERR_DTYPE" : "ERR_ARGUMENT", arg, type_name, describe(v));
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) fail("ERR_ARGUMENT", arg, type_name, "a detached buffer");
-  const size_t n = ta.ElementLength();
+  // The raw call: it reports the data of arrays over a SharedArrayBuffer too (shared weights), where
+  // node-addon-api's ArrayBuffer() accessors accept plain ArrayBuffers only.
+  napi_env env = v.Env();
+  napi_typedarray_type actual;
+  size_t n = 0, offset = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, v, &actual, &n, &data, &buffer, &offset) != napi_ok)
+    fail("ERR_ARGUMENT", arg, type_name, describe(v));
+  bool is_plain = false, detached = false;
+  if (napi_is_arraybuffer(env, buffer, &is_plain) == napi_ok && is_plain &&
+      napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached)
+    fail("ERR_ARGUMENT", arg, type_name, "a detached buffer");
   if (expected >= 0 && int64_t(n) != expected) fail("ERR_SHAPE", arg, elements(size_t(expected)), elements(n));
   ArrayArg<T> out;
   out.length = n;
-  out.data = n ? reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset()) : nullptr;
+  out.data = n ? static_cast<T*>(data) : nullptr;
   return out;
 }
 

@@ -218,6 +218,31 @@ int main() {
     EXPECT_ERROR("ERR_ARGUMENT", "grads", model.backward(*tape, nullptr, nullptr, out.data(), hid.data(), one, default_pool(), 2));
   }
 
+  // shared_model: one Model per distinct weight values, while someone holds it.
+  {
+    const GruConfig c = config(5, 9, 2, 2);
+    check::Rng rng(77);
+    ref_gru::Params<float> p = ref_gru::random_params(c, rng, 0.5f);
+    const KernelTable& kt = kernels_for(isas.back());
+    std::shared_ptr<const Model> a = shared_model(c, ref_gru::views(p), kt);
+    ref_gru::Params<float> copy = p;  // the same values at other addresses
+    std::shared_ptr<const Model> b = shared_model(c, ref_gru::views(copy), kt);
+    EXPECT(a == b, "shared_model: the same values give the same model");
+    copy.w_hh[3][7] += 1e-6f;
+    std::shared_ptr<const Model> d = shared_model(c, ref_gru::views(copy), kt);
+    EXPECT(d != a, "shared_model: one changed value gives another model");
+    GruConfig other = c;
+    other.reset_after = !c.reset_after;
+    EXPECT(shared_model(other, ref_gru::views(p), kt) != a, "shared_model: another form gives another model");
+    const Model* first = a.get();
+    a.reset();
+    b.reset();
+    std::shared_ptr<const Model> again = shared_model(c, ref_gru::views(p), kt);
+    EXPECT(again && again->config().hidden_size == 9, "shared_model: rebuilt after its users let it go (%p before)", (const void*)first);
+    EXPECT_ERROR("ERR_STATE_DICT", "layer-directions", shared_model(c, std::vector<DirectionWeights>(1), kt));
+    std::printf("ok   shared_model: shared by value, distinct for other values or forms, rebuilt when released\n");
+  }
+
   // fma_peak_gflops: positive and finite on every ISA.
   for (const std::string& isa : isas) {
     const double g = fma_peak_gflops(kernels_for(isa), default_pool(), 2, 0.02);
