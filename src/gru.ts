@@ -319,6 +319,25 @@ export class GRU {
   }
 
   /**
+   * The live parameters by state-dict name, as Tensors over the model's own arrays (no copy): an
+   * optimizer updates them in place and then calls parametersChanged(). A shared model (fromShared)
+   * is read-only and throws.
+   */
+  parameters(): StateDict {
+    if (this.share_) {
+      throw new StateDictError('parameters: this model views shared weights (GRU.fromShared), which are read-only');
+    }
+    const out: StateDict = {};
+    for (const spec of this.specs) out[spec.name] = { data: this.params.get(spec.name)!, shape: spec.shape };
+    return out;
+  }
+
+  /** Says the arrays of parameters() were changed in place: the next call repacks the weights. */
+  parametersChanged(): void {
+    this.model = null;
+  }
+
+  /**
    * Replaces every parameter (copying the values). Names and layouts are PyTorch's; values may be
    * Tensors, Float32Arrays, Float64Arrays, flat or nested number arrays. A missing, unexpected or
    * wrongly shaped entry is an error that names it, and then nothing is changed.

@@ -16,6 +16,8 @@ export type { BatcherOptions, CloseOptions, RunOptions } from './serve/batcher.j
 export { Session } from './serve/session.js';
 export type { BatcherStats, Percentiles } from './serve/stats.js';
 export type { SharedGRU, SharedOptions } from './serve/shared.js';
+export { Adam, AdamW, clipGradNorm, detach, Linear, Optimizer, SGD, softmaxCrossEntropy } from './train/index.js';
+export type { AdamOptions, CrossEntropy, Grads, LinearOptions, LinearRun, Module, ModuleGrads, Modules, SGDOptions } from './train/index.js';
 export { tensor } from './tensor.js';
 export type { NestedNumberArray, Tensor, TensorData, TensorLike } from './tensor.js';
 export { backendInfo } from './backend/index.js';

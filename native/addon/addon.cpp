@@ -596,6 +596,35 @@ Napi::Value JsFmaPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+// matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate): C = (accumulate ? C : 0) + A·B (see
+// fastgru::matmul). Every extent is checked against its array; C may overlap A or B (the product
+// goes to a temporary first).
+Napi::Value JsMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t lim = (int64_t(1) << 31) - 1;
+    const int64_t m = to_int(info[0], "m", 0, lim), n = to_int(info[1], "n", 0, lim), k = to_int(info[2], "k", 0, lim);
+    const int64_t a_rs = to_int(info[4], "aRs", 0, lim), a_cs = to_int(info[5], "aCs", 0, lim);
+    const int64_t b_rs = to_int(info[7], "bRs", 0, lim), b_cs = to_int(info[8], "bCs", 0, lim);
+    const ArrayArg<float> a = to_floats(info[3], "a", -1);
+    const ArrayArg<float> b = to_floats(info[6], "b", -1);
+    const ArrayArg<float> c = to_floats(info[9], "c", -1);
+    const bool accumulate = to_bool(info[10], "accumulate");
+    // The last element each operand reads, in 128 bits: no product of checked sizes can overflow.
+    auto reach = [](int64_t rows, int64_t rs, int64_t cols, int64_t cs) -> __int128 {
+      if (rows == 0 || cols == 0) return -1;
+      return __int128(rows - 1) * rs + __int128(cols - 1) * cs;
+    };
+    if (reach(m, a_rs, k, a_cs) >= __int128(a.length))
+      fail("ERR_SHAPE", "a", "an array holding A(m-1, k-1) at (m-1)*aRs + (k-1)*aCs", elements(a.length));
+    if (reach(k, b_rs, n, b_cs) >= __int128(b.length))
+      fail("ERR_SHAPE", "b", "an array holding B(k-1, n-1) at (k-1)*bRs + (n-1)*bCs", elements(b.length));
+    if (__int128(m) * n > __int128(c.length)) fail("ERR_SHAPE", "c", "an array of at least m*n elements", elements(c.length));
+    fastgru::matmul(fastgru::active_kernels(), m, n, k, a.data, a_rs, a_cs, b.data, b_rs, b_cs, c.data, accumulate);
+    return env.Undefined();
+  });
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
@@ -608,6 +637,7 @@ class Addon : public Napi::Addon<Addon> {
     exports.Set("init", Napi::Function::New(env, JsInit, "init"));
     exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
     exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
+    exports.Set("matmul", Napi::Function::New(env, JsMatmul, "matmul"));
   }
   Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
   Napi::FunctionReference model_ctor;

@@ -38,14 +38,29 @@ PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, in
   b.panels = (n + b.pw - 1) / b.pw;
   packed.data = make_buffer(int64_t(b.panels) * k * b.pw);
   b.data = packed.data.get();
+  // The loop runs along the source's contiguous dimension (training repacks the weights after every
+  // optimizer step, so this is not only load-time work); the destination starts zeroed.
   for (int p = 0; p < b.panels; p++) {
     float* dst = packed.data.get() + int64_t(p) * k * b.pw;
+    for (int j = 0; j < b.pw; j++) {
+      const int c = p * b.pw + j;
+      const int sc = c < n ? (cmap ? cmap[c] : c) : -1;
+      if (sc < 0 || k_stride != 1) continue;
+      const float* col = src + sc * c_stride;
+      for (int kk = 0; kk < k; kk++) {
+        const int sk = kmap ? kmap[kk] : kk;
+        if (sk >= 0) dst[int64_t(kk) * b.pw + j] = col[sk];
+      }
+    }
+    if (k_stride == 1) continue;
     for (int kk = 0; kk < k; kk++) {
       const int sk = kmap ? kmap[kk] : kk;
+      if (sk < 0) continue;
+      const float* row = src + sk * k_stride;
       for (int j = 0; j < b.pw; j++) {
         const int c = p * b.pw + j;
         const int sc = c < n ? (cmap ? cmap[c] : c) : -1;
-        dst[int64_t(kk) * b.pw + j] = (sk < 0 || sc < 0) ? 0.0f : src[sk * k_stride + sc * c_stride];
+        if (sc >= 0) dst[int64_t(kk) * b.pw + j] = row[sc * c_stride];
       }
     }
   }
@@ -223,6 +238,46 @@ void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t 
     shifted.ptrs = b.ptrs ? b.ptrs + kb : nullptr;
     pack_rows(kt, n, kc, shifted, 0, 1, ws.b.get());
     general_block(kt, m0, m1, kb, kc, a, a_rs, a_cs, block_view(kt, n, kc, ws.b.get()), c, ldc, ws);
+  }
+}
+
+}  // namespace fastgru
+
+namespace fastgru {
+
+void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+            const float* b, int64_t b_rs, int64_t b_cs, float* c, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) std::memset(c, 0, sizeof(float) * size_t(m * n));
+    return;
+  }
+  // B's rows must be contiguous for packing: copy a strided B into row-major first.
+  Buffer b_copy;
+  Rows rows;
+  if (b_cs == 1) {
+    rows.base = b;
+    rows.ld = b_rs;
+  } else {
+    b_copy = uninit_buffer(k * n);
+    for (int64_t p = 0; p < k; p++)
+      for (int64_t j = 0; j < n; j++) b_copy[p * n + j] = b[p * b_rs + j * b_cs];
+    rows.base = b_copy.get();
+    rows.ld = n;
+  }
+  const int64_t pw = 3 * kt.width;
+  const int64_t ldc = (n + pw - 1) / pw * pw;
+  Buffer out = uninit_buffer(m * ldc);
+  GemmWorkspace ws;
+  ws.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(n)));
+  gemm_general(kt, 0, m, int(n), k, a, a_rs, a_cs, rows, out.get(), ldc, ws);
+  for (int64_t i = 0; i < m; i++) {
+    const float* src = out.get() + i * ldc;
+    float* dst = c + i * n;
+    if (accumulate)
+      for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+    else
+      std::memcpy(dst, src, sizeof(float) * size_t(n));
   }
 }
 

@@ -94,6 +94,12 @@ void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t b
 void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                          int64_t a_cs, const float* b_packed, float* c, int64_t ldc, GemmWorkspace& ws);
 
+// C = (accumulate ? C : 0) + A·B, one thread, for the small products around the GRU (a Linear
+// layer): A(i, p) = a[i * a_rs + p * a_cs], B(p, j) = b[p * b_rs + j * b_cs], C row-major m x n.
+// Each element sums over p in order, so it does not depend on m. n must fit an int.
+void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+            const float* b, int64_t b_rs, int64_t b_cs, float* c, bool accumulate);
+
 // Workspace floats gemm_general needs for n columns.
 int64_t gemm_general_a_floats();
 int64_t gemm_general_b_floats(const KernelTable& kt, int n);

@@ -254,6 +254,12 @@ struct Model::Scratch {
   };
   Slot slots[12];
   std::vector<GemmWorkspace> gemm;
+  int64_t bytes() const {
+    int64_t n = 0;
+    for (const Slot& s : slots) n += std::max<int64_t>(0, s.size);
+    for (const GemmWorkspace& w : gemm) n += w.a_size + w.b_size;
+    return n * int64_t(sizeof(float));
+  }
   // Slot i with room for n floats (contents undefined).
   float* get(int i, int64_t n) {
     Slot& s = slots[i];
@@ -277,18 +283,34 @@ class Model::ScratchLease {
   std::unique_ptr<Scratch> s_;
 };
 
+// Scratch sets are kept process-wide, not per model: training builds a new model after every
+// optimizer step (the weights are repacked), and fresh working memory would cost page faults on
+// every call. Up to four sets are kept (a caller, async calls, worker threads), each at most 256 MiB.
+namespace {
+std::mutex& scratch_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::unique_ptr<Model::Scratch>>& scratch_free() {
+  static auto* v = new std::vector<std::unique_ptr<Model::Scratch>>();  // never destroyed: used until exit
+  return *v;
+}
+}  // namespace
+
 std::unique_ptr<Model::Scratch> Model::take_scratch() const {
-  std::lock_guard<std::mutex> lock(scratch_mutex_);
-  if (scratch_free_.empty()) return std::make_unique<Scratch>();
-  std::unique_ptr<Scratch> s = std::move(scratch_free_.back());
-  scratch_free_.pop_back();
+  std::lock_guard<std::mutex> lock(scratch_mutex());
+  auto& free = scratch_free();
+  if (free.empty()) return std::make_unique<Scratch>();
+  std::unique_ptr<Scratch> s = std::move(free.back());
+  free.pop_back();
   return s;
 }
 
 void Model::give_back(std::unique_ptr<Scratch> scratch) const {
-  std::lock_guard<std::mutex> lock(scratch_mutex_);
-  // Keep two: enough for a caller and an async call; more concurrent calls allocate their own.
-  if (scratch_free_.size() < 2) scratch_free_.push_back(std::move(scratch));
+  if (scratch->bytes() > (int64_t(256) << 20)) return;
+  std::lock_guard<std::mutex> lock(scratch_mutex());
+  auto& free = scratch_free();
+  if (free.size() < 4) free.push_back(std::move(scratch));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -114,14 +114,15 @@ class Model {
   struct Direction;
   struct Run;
   struct Backward;
-  // Working buffers, kept between calls so a call does not pay for fresh pages; one set per
-  // concurrent call, taken from and returned to a small free list.
+  // Working buffers, kept between calls (and models) so a call does not pay for fresh pages; one
+  // set per concurrent call, taken from and returned to a small process-wide free list.
+ public:
   struct Scratch;
+
+ private:
   class ScratchLease;
   std::unique_ptr<Scratch> take_scratch() const;
   void give_back(std::unique_ptr<Scratch> scratch) const;
-  mutable std::mutex scratch_mutex_;
-  mutable std::vector<std::unique_ptr<Scratch>> scratch_free_;
   GruConfig config_;
   const KernelTable& kt_;
   std::vector<std::unique_ptr<Direction>> dirs_;

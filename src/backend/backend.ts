@@ -85,4 +85,11 @@ export interface Backend {
    * model's thread count, default the backend's.
    */
   createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number, options?: ModelOptions): BackendModel;
+  /**
+   * C = (accumulate ? C : 0) + A·B for the layers around the GRU (Linear): A is m×k with A(i, p) at
+   * a[i·aRs + p·aCs], B is k×n with B(p, j) at b[p·bRs + j·bCs], C is row-major m×n. Each element
+   * sums over k in order. The caller has checked every extent.
+   */
+  matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
+    bCs: number, c: Float32Array, accumulate: boolean): void;
 }

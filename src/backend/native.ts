@@ -53,6 +53,8 @@ export interface Addon {
   init(makeError: (code: string, message: string) => Error): void;
   info(): { isa: string; isas: string[]; defaultThreads: number; cpu: { avx2: boolean; avx512f: boolean; neon: boolean } };
   fmaPeak(threads: number, seconds: number): number;
+  matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
+    bCs: number, c: Float32Array, accumulate: boolean): void;
   /** shared: look the packed weights up by content in the process-wide table of shared models. */
   Model: new (config: Record<string, number | boolean>, weights: readonly LayerWeights[], shared?: boolean) => AddonModel;
 }
@@ -119,6 +121,9 @@ function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backe
     threads: defaultThreads,
     createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number, options?: ModelOptions): BackendModel {
       return new NativeModel(addon, config, weights, threads ?? defaultThreads, options?.shared === true);
+    },
+    matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate) {
+      addon.matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate);
     },
   };
 }

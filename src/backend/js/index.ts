@@ -14,7 +14,7 @@ import type {
 } from '../backend.js';
 import { backwardDirection, forwardDirection, PackedDirection, type DirectionTape } from './direction.js';
 import { abortedError } from '../../errors.js';
-import { GemmScratch } from './gemm.js';
+import { gemm, GemmScratch, packB, view } from './gemm.js';
 import { makeSchedule, seqLayout, type Schedule, type SeqLayout } from './schedule.js';
 
 interface LayerTape {
@@ -148,4 +148,15 @@ export const jsBackend: Backend = {
   createModel(config: GruConfig, weights: readonly LayerWeights[]): BackendModel {
     return new JsModel(config, weights);
   },
+  matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate) {
+    if (m === 0 || n === 0) return;
+    if (k === 0) {
+      if (!accumulate) c.fill(0, 0, m * n);
+      return;
+    }
+    // gemm multiplies by B transposed: as an n×k matrix, element (j, p) of ours is at j·bCs + p·bRs.
+    const packed = packB(view(b, 0, bCs, bRs), n, k);
+    gemm(m, view(a, 0, aRs, aCs), packed, c, 0, n, accumulate, matmulScratch);
+  },
 };
+const matmulScratch = new GemmScratch();

@@ -1,0 +1,224 @@
+/**
+ * Optimizers over the parameters of named modules, with PyTorch's update rules (torch.optim.SGD,
+ * Adam, AdamW): `new SGD({ gru, head }, { lr: 1 })`, then `opt.step({ gru: gruGrads, head: headGrads })`
+ * after each backward. A step changes the parameter arrays in place and tells each module.
+ */
+import { argError, ArgumentError, OptionError, ShapeError } from '../errors.js';
+import { gradData, type ModuleGrads, type Modules } from './module.js';
+
+function num(options: Record<string, unknown>, name: string, fallback: number, ok: (v: number) => boolean, expected: string): number {
+  const v = options[name] === undefined ? fallback : options[name];
+  if (typeof v !== 'number' || !ok(v)) throw argError(OptionError, `options.${name}`, expected, v);
+  return v;
+}
+
+function checkOptions(options: unknown, known: string[]): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw argError(OptionError, 'options', `an object with ${known.join(', ')}`, options);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw argError(OptionError, 'options', `only the options ${known.join(', ')}`, `unknown option "${key}"`, { gotIsText: true });
+  }
+  return options as Record<string, unknown>;
+}
+
+export abstract class Optimizer {
+  /** The learning rate; change it between steps for a schedule. */
+  lr: number;
+  /** Steps taken. */
+  steps = 0;
+  private readonly modules: Modules;
+  protected readonly state = new Map<string, Float64Array[]>();
+
+  protected constructor(modules: Modules, lr: number) {
+    if (typeof modules !== 'object' || modules === null || Array.isArray(modules) || Object.keys(modules).length === 0) {
+      throw argError(ArgumentError, 'modules', 'an object of named modules, such as { gru, head }', modules);
+    }
+    for (const [name, m] of Object.entries(modules)) {
+      if (!m || typeof m.parameters !== 'function' || typeof m.parametersChanged !== 'function') {
+        throw argError(ArgumentError, `modules.${name}`, 'a module (a GRU, a Linear, or anything with parameters() and parametersChanged())', m);
+      }
+    }
+    this.modules = modules;
+    this.lr = lr;
+  }
+
+  /**
+   * One update from the gradients of some or all modules (a parameter without a gradient is left
+   * alone, as PyTorch does for a None grad). Every gradient is checked before anything changes.
+   */
+  step(grads: ModuleGrads): void {
+    if (typeof grads !== 'object' || grads === null || Array.isArray(grads)) {
+      throw argError(ArgumentError, 'grads', `gradients by module name (${Object.keys(this.modules).join(', ')})`, grads);
+    }
+    const work: Array<{ key: string; p: Float32Array; g: Float32Array }> = [];
+    const touched = new Set<string>();
+    for (const [name, moduleGrads] of Object.entries(grads)) {
+      const module = this.modules[name];
+      if (!module) throw argError(ArgumentError, 'grads', `only the modules ${Object.keys(this.modules).join(', ')}`, `"${name}"`, { gotIsText: true });
+      if (typeof moduleGrads !== 'object' || moduleGrads === null) throw argError(ArgumentError, `grads.${name}`, 'gradients by parameter name', moduleGrads);
+      const params = module.parameters();
+      for (const [pname, g] of Object.entries(moduleGrads)) {
+        const p = params[pname];
+        if (!p) throw argError(ArgumentError, `grads.${name}`, `only parameters of ${name} (${Object.keys(params).join(', ')})`, `"${pname}"`, { gotIsText: true });
+        const data = g instanceof Float32Array || (g && (g as { data?: unknown }).data instanceof Float32Array) ? gradData(g) : null;
+        if (!data) throw argError(ArgumentError, `grads.${name}.${pname}`, 'a Tensor or Float32Array', g);
+        if (data.length !== p.data.length) {
+          throw argError(ShapeError, `grads.${name}.${pname}`, `${p.data.length} elements (the parameter's)`, `${data.length}`, { gotIsText: true });
+        }
+        work.push({ key: `${name}.${pname}`, p: p.data, g: data });
+      }
+      touched.add(name);
+    }
+    this.steps++;
+    for (const { key, p, g } of work) this.update(key, p, g);
+    for (const name of touched) this.modules[name].parametersChanged();
+  }
+
+  /** Per-parameter state buffers (float64), created zeroed on first use. */
+  protected buffers(key: string, count: number, length: number): Float64Array[] {
+    let s = this.state.get(key);
+    if (!s) {
+      s = Array.from({ length: count }, () => new Float64Array(length));
+      this.state.set(key, s);
+    }
+    return s;
+  }
+
+  protected abstract update(key: string, p: Float32Array, g: Float32Array): void;
+}
+
+export interface SGDOptions {
+  lr: number;
+  /** Default 0. */
+  momentum?: number;
+  /** Default 0. */
+  dampening?: number;
+  /** L2 penalty added to the gradient; default 0. */
+  weightDecay?: number;
+  /** Default false. */
+  nesterov?: boolean;
+}
+
+/** torch.optim.SGD: d = g + wd·p; with momentum b = μ·b + (1−dampening)·d (b = d at first), d = nesterov ? d + μ·b : b; p −= lr·d. */
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  private readonly started = new Set<string>();
+
+  constructor(modules: Modules, options: SGDOptions) {
+    const o = checkOptions(options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']);
+    if (o.lr === undefined) throw argError(OptionError, 'options.lr', 'a non-negative number', undefined);
+    super(modules, num(o, 'lr', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number'));
+    this.momentum = num(o, 'momentum', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    this.dampening = num(o, 'dampening', 0, (v) => Number.isFinite(v), 'a finite number');
+    this.weightDecay = num(o, 'weightDecay', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    const nesterov = o.nesterov === undefined ? false : o.nesterov;
+    if (typeof nesterov !== 'boolean') throw argError(OptionError, 'options.nesterov', 'a boolean', nesterov);
+    if (nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
+      throw argError(OptionError, 'options.nesterov', 'momentum > 0 and dampening 0 with nesterov', `momentum ${this.momentum}, dampening ${this.dampening}`, { gotIsText: true });
+    }
+    this.nesterov = nesterov;
+  }
+
+  protected update(key: string, p: Float32Array, g: Float32Array): void {
+    const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = this;
+    const buf = mu !== 0 ? this.buffers(key, 1, p.length)[0] : null;
+    const first = buf !== null && !this.started.has(key);
+    if (buf) this.started.add(key);
+    for (let i = 0; i < p.length; i++) {
+      let d = g[i] + wd * p[i];
+      if (buf) {
+        buf[i] = first ? d : mu * buf[i] + (1 - dampening) * d;
+        d = nesterov ? d + mu * buf[i] : buf[i];
+      }
+      p[i] = p[i] - lr * d;
+    }
+  }
+}
+
+export interface AdamOptions {
+  /** Default 1e-3. */
+  lr?: number;
+  /** Default [0.9, 0.999]. */
+  betas?: readonly [number, number];
+  /** Default 1e-8. */
+  eps?: number;
+  /** Adam: an L2 penalty added to the gradient; AdamW: decoupled decay. Default 0 (Adam), 0.01 (AdamW). */
+  weightDecay?: number;
+}
+
+/** torch.optim.Adam (and AdamW, with decoupled weight decay). */
+export class Adam extends Optimizer {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  protected readonly decoupled: boolean;
+
+  constructor(modules: Modules, options?: AdamOptions, decoupled = false) {
+    const o = checkOptions(options, ['lr', 'betas', 'eps', 'weightDecay']);
+    super(modules, num(o, 'lr', 1e-3, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number'));
+    const betas = o.betas === undefined ? [0.9, 0.999] : o.betas;
+    if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number' && b >= 0 && b < 1)) {
+      throw argError(OptionError, 'options.betas', 'two numbers in [0, 1)', betas);
+    }
+    [this.beta1, this.beta2] = betas as [number, number];
+    this.eps = num(o, 'eps', 1e-8, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    this.weightDecay = num(o, 'weightDecay', decoupled ? 0.01 : 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    this.decoupled = decoupled;
+  }
+
+  protected update(key: string, p: Float32Array, g: Float32Array): void {
+    const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled } = this;
+    const [m, v] = this.buffers(key, 2, p.length);
+    const t = this.steps;
+    const c1 = 1 - b1 ** t;
+    const c2 = Math.sqrt(1 - b2 ** t);
+    const stepSize = lr / c1;
+    for (let i = 0; i < p.length; i++) {
+      let pi = p[i];
+      let gi = g[i];
+      if (decoupled) pi *= 1 - lr * wd;
+      else gi += wd * pi;
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / c2 + eps);
+    }
+  }
+}
+
+/** torch.optim.AdamW: Adam with the weight decay applied to the parameters directly (p −= lr·wd·p). */
+export class AdamW extends Adam {
+  constructor(modules: Modules, options?: AdamOptions) {
+    super(modules, options, true);
+  }
+}
+
+/**
+ * Scales every gradient in place so that their global L2 norm is at most maxNorm (as
+ * torch.nn.utils.clip_grad_norm_ and the d2l chapter's grad_clipping), and returns the norm before.
+ * grads: one module's gradients, or several modules' ({ gru: grads, head: grads }).
+ */
+export function clipGradNorm(grads: ModuleGrads | Record<string, unknown>, maxNorm: number): number {
+  if (typeof maxNorm !== 'number' || !(maxNorm >= 0) || !Number.isFinite(maxNorm)) {
+    throw argError(ArgumentError, 'maxNorm', 'a non-negative finite number', maxNorm);
+  }
+  const arrays: Float32Array[] = [];
+  const collect = (value: unknown, path: string) => {
+    if (value instanceof Float32Array) arrays.push(value);
+    else if (value && typeof value === 'object' && (value as { data?: unknown }).data instanceof Float32Array) arrays.push((value as { data: Float32Array }).data);
+    else if (value && typeof value === 'object' && !Array.isArray(value)) for (const [k, v] of Object.entries(value)) collect(v, `${path}.${k}`);
+    else throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name', value);
+  };
+  collect(grads, 'grads');
+  let sum = 0;
+  for (const a of arrays) for (let i = 0; i < a.length; i++) sum += a[i] * a[i];
+  const norm = Math.sqrt(sum);
+  const coef = maxNorm / (norm + 1e-6);
+  if (coef < 1) for (const a of arrays) for (let i = 0; i < a.length; i++) a[i] *= coef;
+  return norm;
+}
