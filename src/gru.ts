@@ -20,6 +20,9 @@ import {
 import { Batcher, type BatcherOptions, type ServeTarget } from './serve/batcher.js';
 import type { Session } from './serve/session.js';
 import { makeShare, shareOptions, viewShare, type SharedGRU } from './serve/shared.js';
+import { fromKeras, fromOnnx, toKeras, toOnnx, type KerasGruLayer, type OnnxGruNode, type OnnxGruWeights } from './io/convert.js';
+import { writeSafetensorsFile } from './io/safetensors.js';
+import { gruSafetensorsMetadata, readGruSafetensorsFile, type ReadGruOptions } from './io/statedict.js';
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
@@ -233,6 +236,47 @@ export class GRU {
       checkKnownKeys(options, SHARED_OPTION_NAMES, 'options');
     }
     return new GRU({ ...base, ...(options ?? {}) }, shared);
+  }
+
+  /**
+   * A GRU from a safetensors file of a PyTorch state_dict (or one saveSafetensors wrote). Layers,
+   * direction, sizes and bias come from the names and shapes; `prefix` picks the GRU's tensors out of
+   * a larger model's file ('rnn.'); the form comes from the file's metadata when it records one, else
+   * from `resetAfter` (default true, as nn.GRU). Other options (backend, threads, ...) pass through.
+   */
+  static async fromSafetensors(path: string, options?: ReadGruOptions & Omit<GRUOptions, 'inputSize' | 'hiddenSize' |
+    'numLayers' | 'bidirectional' | 'bias'> | null): Promise<GRU> {
+    const { prefix, resetAfter, ...rest } = options ?? {};
+    const read = await readGruSafetensorsFile(path, { prefix, resetAfter });
+    return new GRU({ ...rest, ...read.options }).loadStateDict(read.stateDict);
+  }
+
+  /** Writes the parameters (names under `prefix`) and the form, in a file fromSafetensors and PyTorch read. */
+  async saveSafetensors(path: string, options?: { prefix?: string } | null): Promise<void> {
+    const prefix = options?.prefix ?? '';
+    if (typeof prefix !== 'string') throw argError(OptionError, 'options.prefix', 'a string', prefix);
+    const sd = Object.fromEntries(Object.entries(this.stateDict()).map(([k, v]) => [prefix + k, v]));
+    await writeSafetensorsFile(path, sd, gruSafetensorsMetadata({ resetAfter: this.resetAfter, prefix }));
+  }
+
+  /** Loads Keras GRU weights (one entry per layer; { forward, backward } for Bidirectional). */
+  loadKeras(layers: KerasGruLayer | KerasGruLayer[]): this {
+    return this.loadStateDict(fromKeras(layers, { resetAfter: this.resetAfter }).stateDict);
+  }
+
+  /** The weights in Keras's layout, one entry per layer. */
+  toKeras(): ReturnType<typeof toKeras> {
+    return toKeras(this.stateDict(), { resetAfter: this.resetAfter });
+  }
+
+  /** Loads ONNX GRU initializers (W, R, B), one node per layer. */
+  loadOnnx(nodes: OnnxGruWeights | OnnxGruWeights[]): this {
+    return this.loadStateDict(fromOnnx(nodes, { resetAfter: this.resetAfter }).stateDict);
+  }
+
+  /** The weights as ONNX GRU nodes' initializers, one node per layer. */
+  toOnnx(): OnnxGruNode[] {
+    return toOnnx(this.stateDict(), { resetAfter: this.resetAfter });
   }
 
   /**

@@ -18,6 +18,16 @@ export type { BatcherStats, Percentiles } from './serve/stats.js';
 export type { SharedGRU, SharedOptions } from './serve/shared.js';
 export { Adam, AdamW, clipGradNorm, detach, Linear, Optimizer, SGD, softmaxCrossEntropy } from './train/index.js';
 export type { AdamOptions, CrossEntropy, Grads, LinearOptions, LinearRun, Module, ModuleGrads, Modules, SGDOptions } from './train/index.js';
+export {
+  fromKeras, fromOnnx, gruSafetensorsMetadata, inferGruOptions, readGruSafetensors, readGruSafetensorsFile,
+  readGruSafetensorsFileSync, readSafetensors, readSafetensorsFile, readSafetensorsFileSync, stripPrefix, toKeras, toOnnx,
+  writeSafetensors, writeSafetensorsFile, writeSafetensorsFileSync,
+} from './io/index.js';
+export type {
+  ConvertedGru, FromOptions, GruLayoutOptions, GruSafetensors, GruShapeOptions, KerasBidirectionalWeights, KerasGruLayer,
+  KerasGruWeights, OnnxGruNode, OnnxGruWeights, ReadGruOptions, ReadSafetensorsOptions, SafetensorsContents,
+  SafetensorsInput, StateDictLike, ToOptions,
+} from './io/index.js';
 export { tensor } from './tensor.js';
 export type { NestedNumberArray, Tensor, TensorData, TensorLike } from './tensor.js';
 export { backendInfo } from './backend/index.js';
