@@ -149,18 +149,21 @@ export class ClosedError extends FastGruError {
 }
 
 /**
- * The stack of the code that called an async API, taken when it was called, so an error that
- * settles the promise later can say where the call came from (the rest of its stack is the
- * event loop's). Pair with `withCallerStack`.
+ * Where an async API was called from, taken when it was called (V8 records the frames; the text is
+ * only formatted if an error needs it), so an error that settles the promise later can say where
+ * the call came from (the rest of its stack is the event loop's). Pair with `withCallerStack`.
  */
-export function callerStack(): string {
+export type CallerStack = { readonly stack?: string };
+
+export function callerStack(): CallerStack {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, callerStack);
-  return holder.stack ?? '';
+  return holder;
 }
 
 /** Appends the caller's frames (from `callerStack`) to an error's stack; returns the error. */
-export function withCallerStack<E>(error: E, stack: string): E {
+export function withCallerStack<E>(error: E, caller: CallerStack): E {
+  const stack = caller.stack;
   if (error instanceof Error && stack) {
     const frames = stack.split('\n').slice(1).join('\n');
     if (frames && !error.stack?.includes(frames)) error.stack = `${error.stack ?? String(error)}\n    --- called from ---\n${frames}`;

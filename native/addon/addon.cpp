@@ -31,6 +31,8 @@ class Addon;
 Addon* addon_of(Napi::Env env);
 Napi::FunctionReference& make_error_ref(Napi::Env env);
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env);
+Napi::FunctionReference& allocate_ref(Napi::Env env);
+Napi::ObjectReference& keep_ref(Napi::Env env);
 
 // Type tags: napi_unwrap trusts its caller, so every object is checked to be what it claims
 // (a Model's prototype can be set to Tape's, a getter can be called on the other class).
@@ -173,27 +175,36 @@ ArrayArg<float> to_floats_or_null(const Napi::Value& v, const std::string& arg, 
   return to_floats(v, arg, expected);
 }
 
-// Results are allocated here, zeroed, and handed to V8 as external buffers: a failed allocation is
-// an ERR_OUT_OF_MEMORY error, where napi_create_arraybuffer would abort the process.
+// Every buffer a call hands back, and the memory of packed weights and tapes, is a Float32Array
+// made by the allocator init() was given ((n) => new Float32Array(n), whose failure is an
+// OutOfMemoryError): memory the garbage collector frees together with what uses it. Native memory
+// would be freed by finalizers, which Node runs only once the event loop turns: a synchronous
+// training loop would grow without bound.
 Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
-  if (n == 0) return Napi::Float32Array::New(env, 0);
   if (n < 0 || uint64_t(n) > (uint64_t(1) << 34))
-    throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: a result of " + std::to_string(n) + " floats");
-  void* p = std::calloc(size_t(n), sizeof(float));
-  if (!p) throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: cannot allocate a result of " + std::to_string(n) + " floats");
-  napi_value buffer;
-  const size_t bytes = size_t(n) * sizeof(float);
-  napi_status status = napi_create_external_arraybuffer(
-      env, p, bytes, [](napi_env, void* data, void*) { std::free(data); }, nullptr, &buffer);
-  if (status != napi_ok) {
-    // External buffers are not allowed here (a V8 sandbox): copy into a V8-owned buffer instead.
-    std::free(p);
-    return Napi::Float32Array::New(env, size_t(n));
-  }
-  return Napi::Float32Array::New(env, size_t(n), Napi::ArrayBuffer(env, buffer), 0);
+    throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: a buffer of " + std::to_string(n) + " floats");
+  Napi::FunctionReference& allocate = allocate_ref(env);
+  if (allocate.IsEmpty()) return Napi::Float32Array::New(env, size_t(n));
+  Napi::Value v = allocate.Call({Napi::Number::New(env, double(n))});
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+      v.As<Napi::TypedArray>().ElementLength() != size_t(n))
+    fail("ERR_ARGUMENT", "allocate", "a function returning a Float32Array of the length asked", describe(v));
+  return v.As<Napi::Float32Array>();
 }
 
-float* data_of(Napi::Float32Array a) { return a.ElementLength() ? a.Data() : nullptr; }
+// Ties `memory` to `owner`: it lives exactly as long as owner does (a WeakMap entry, out of the
+// callers' reach, so they cannot detach it while native code points into it).
+void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& memory) {
+  Napi::Object map = keep_ref(env).Value();
+  map.Get("set").As<Napi::Function>().Call(map, {owner, memory});
+}
+
+Napi::Value kept(Napi::Env env, const Napi::Object& owner) {
+  Napi::Object map = keep_ref(env).Value();
+  return map.Get("get").As<Napi::Function>().Call(map, {owner});
+}
+
+float* data_of(Napi::Float32Array a) { return a.ElementLength() ? to_floats(a, "buffer", -1).data : nullptr; }
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -220,7 +231,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   ModelWrap(const Napi::CallbackInfo& info);
   ~ModelWrap() override {
-    if (model_) Napi::MemoryManagement::AdjustExternalMemory(env_, -model_->packed_bytes());
+    if (model_ && native_bytes_) Napi::MemoryManagement::AdjustExternalMemory(env_, -native_bytes_);
   }
 
   std::shared_ptr<const fastgru::Model> model() const { return model_; }
@@ -240,6 +251,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   napi_env env_;
   std::shared_ptr<const fastgru::Model> model_;
+  int64_t native_bytes_ = 0;  // packed weights in native memory (shared models), reported to V8
 };
 
 Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) const {
@@ -305,9 +317,31 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
       }
     }
     const bool shared = !info[2].IsUndefined() && to_bool(info[2], "shared");
-    model_ = shared ? fastgru::shared_model(c, weights, fastgru::active_kernels())
-                    : std::make_shared<const fastgru::Model>(c, weights, fastgru::active_kernels());
-    Napi::MemoryManagement::AdjustExternalMemory(env, model_->packed_bytes());
+    const fastgru::KernelTable& kt = fastgru::active_kernels();
+    if (shared) {
+      // One packed copy per process, in native memory, for every model built from these weights.
+      model_ = fastgru::shared_model(c, weights, kt);
+      native_bytes_ = model_->packed_bytes();
+      Napi::MemoryManagement::AdjustExternalMemory(env, native_bytes_);
+    } else {
+      // The packed weights live in a Float32Array tied to this object (see new_floats). The weights'
+      // pointers were taken above; allocating runs JS (the allocator), so take them again after.
+      const int64_t floats = fastgru::Model::arena_floats(c, kt);
+      Napi::Float32Array memory = new_floats(env, floats);
+      for (int64_t k = 0; k < count; k++) {
+        const std::string arg = "weights[" + std::to_string(k) + "]";
+        const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
+        weights[k].w_ih = to_floats(values[4 * k], arg + ".wIh", 3 * H * I).data;
+        weights[k].w_hh = to_floats(values[4 * k + 1], arg + ".wHh", 3 * H * H).data;
+        if (c.bias) {
+          weights[k].b_ih = to_floats(values[4 * k + 2], arg + ".bIh", 3 * H).data;
+          weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
+        }
+      }
+      fastgru::Arena arena(data_of(memory), floats);
+      model_ = std::make_shared<const fastgru::Model>(c, weights, kt, &arena);
+      keep_alive(env, info.This().As<Napi::Object>(), memory);
+    }
     return env.Undefined();
   });
 }
@@ -315,9 +349,10 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const Call call = read_call(info, 6);
-    Napi::Float32Array output = new_floats(env, call.sizes.output);
-    Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    const Call sizes = read_call(info, 6);
+    Napi::Float32Array output = new_floats(env, sizes.sizes.output);
+    Napi::Float32Array hidden = new_floats(env, sizes.sizes.h);
+    const Call call = read_call(info, 6);  // the allocations ran JS: take the pointers after them
     model_->forward(call.batch, data_of(output), data_of(hidden), fastgru::default_pool(), call.threads);
     Napi::Object result = Napi::Object::New(env);
     result.Set("output", output);
@@ -331,9 +366,10 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
 // held by references until the promise settles, and the caller sees them only then.
 class ForwardWorker : public Napi::AsyncWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<const fastgru::Model> model, const Call& call)
+  ForwardWorker(Napi::Env env, std::shared_ptr<const fastgru::Model> model, const Napi::Object& owner, const Call& call)
       : Napi::AsyncWorker(env, "fastgru.forwardAsync"), deferred_(Napi::Promise::Deferred::New(env)),
-        model_(std::move(model)), call_(call), aborted_flag_(std::make_shared<std::atomic<bool>>(false)) {
+        model_(std::move(model)), owner_(Napi::Persistent(owner)), call_(call),
+        aborted_flag_(std::make_shared<std::atomic<bool>>(false)) {
     const fastgru::SequenceBatch& b = call.batch;
     x_.assign(b.x, b.x + call.sizes.x);
     if (b.h0) h0_.assign(b.h0, b.h0 + call.sizes.h);
@@ -403,6 +439,7 @@ class ForwardWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<const fastgru::Model> model_;
+  Napi::ObjectReference owner_;  // the JS model, whose memory holds the packed weights
   Call call_;
   std::vector<float> x_, h0_;
   std::vector<int32_t> lengths_;
@@ -418,7 +455,7 @@ Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const Call call = read_call(info, 6);
-    auto* worker = new ForwardWorker(env, model_, call);
+    auto* worker = new ForwardWorker(env, model_, info.This().As<Napi::Object>(), call);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -437,15 +474,12 @@ class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
   TapeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapeWrap>(info), env_(info.Env()) {
     info.This().As<Napi::Object>().TypeTag(&kTapeTag);
   }
-  ~TapeWrap() override {
-    if (tape_) Napi::MemoryManagement::AdjustExternalMemory(env_, -tape_->bytes());
-  }
-
+  // The tape's memory is a Float32Array tied to the tape object (with the model object, whose
+  // memory holds the packed weights backward reads): nothing to free here.
   void set(std::shared_ptr<const fastgru::Model> model, std::unique_ptr<fastgru::Tape> tape, const Call& call) {
     model_ = std::move(model);
     tape_ = std::move(tape);
     call_ = call;
-    Napi::MemoryManagement::AdjustExternalMemory(env_, tape_->bytes());
   }
   const fastgru::Model* model() const { return model_.get(); }
   const fastgru::Tape* tape() const { return tape_.get(); }
@@ -482,10 +516,22 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
       masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    const int64_t floats = model_->tape_floats(call.batch, !masks.empty());
+    Napi::Float32Array memory = new_floats(env, floats);
+    // The allocations ran JS: read the inputs' pointers again.
+    Call again = read_call(info, 7);
+    masks.clear();
+    for (size_t l = 0; l < mask_values.size(); l++)
+      masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", again.sizes.output).data);
+    fastgru::Arena arena(data_of(memory), floats);
     std::unique_ptr<fastgru::Tape> tape =
-        model_->forward_train(call.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
-                              fastgru::default_pool(), call.threads);
+        model_->forward_train(again.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
+                              fastgru::default_pool(), again.threads, &arena);
     Napi::Object tape_obj = tape_ctor_ref(env).New({});
+    Napi::Array owned = Napi::Array::New(env, 2);
+    owned.Set(uint32_t(0), memory);
+    owned.Set(uint32_t(1), info.This());
+    keep_alive(env, tape_obj, owned);
     Call kept = call;
     kept.batch.x = nullptr;  // the tape holds its own copy; nothing points at the caller's buffers
     kept.batch.h0 = nullptr;
@@ -509,8 +555,8 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
     if (tw->model() != model_.get()) fail("ERR_ARGUMENT", "tape", "a tape of this model", "a tape of another model");
     const Call& call = tw->call();
     const fastgru::GruConfig& c = model_->config();
-    const float* d_out = to_floats_or_null(info[1], "dOutput", call.sizes.output).data;
-    const float* d_hid = to_floats_or_null(info[2], "dHidden", call.sizes.h).data;
+    to_floats_or_null(info[1], "dOutput", call.sizes.output);
+    to_floats_or_null(info[2], "dHidden", call.sizes.h);
     const int threads = int(to_int(info[3], "threads", 1, 1024));
     const int D = c.num_directions;
     const int64_t H = c.hidden_size;
@@ -540,6 +586,9 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
       grads.Set(uint32_t(k), g);
       outs.push_back(o);
     }
+    // The allocations ran JS: take the gradients' pointers after them.
+    const float* d_out = to_floats_or_null(info[1], "dOutput", call.sizes.output).data;
+    const float* d_hid = to_floats_or_null(info[2], "dHidden", call.sizes.h).data;
     model_->backward(*tw->tape(), d_out, d_hid, data_of(d_input), data_of(d_h0), outs, fastgru::default_pool(),
                      threads);
     Napi::Object result = Napi::Object::New(env);
@@ -558,7 +607,10 @@ Napi::Value JsInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (!info[0].IsFunction()) fail("ERR_ARGUMENT", "makeError", "a function (code, message) => Error", describe(info[0]));
+    if (!info[1].IsUndefined() && !info[1].IsFunction())
+      fail("ERR_ARGUMENT", "allocate", "a function (n) => Float32Array", describe(info[1]));
     make_error_ref(env) = Napi::Persistent(info[0].As<Napi::Function>());
+    if (info[1].IsFunction()) allocate_ref(env) = Napi::Persistent(info[1].As<Napi::Function>());
     return env.Undefined();
   });
 }
@@ -634,12 +686,16 @@ class Addon : public Napi::Addon<Addon> {
     tape_ctor = Napi::Persistent(tape);
     exports.Set("Model", model);
     exports.Set("Tape", tape);
+    Napi::Function weak_map = env.Global().Get("WeakMap").As<Napi::Function>();
+    keep = Napi::Persistent(weak_map.New({}));
     exports.Set("init", Napi::Function::New(env, JsInit, "init"));
     exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
     exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
     exports.Set("matmul", Napi::Function::New(env, JsMatmul, "matmul"));
   }
   Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
+  Napi::FunctionReference allocate;    // (n) => Float32Array, handed over by init()
+  Napi::ObjectReference keep;          // a WeakMap: object -> the memory it keeps alive
   Napi::FunctionReference model_ctor;
   Napi::FunctionReference tape_ctor;
 };
@@ -647,6 +703,8 @@ class Addon : public Napi::Addon<Addon> {
 Addon* addon_of(Napi::Env env) { return env.GetInstanceData<Addon>(); }
 Napi::FunctionReference& make_error_ref(Napi::Env env) { return addon_of(env)->make_error; }
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env) { return addon_of(env)->tape_ctor; }
+Napi::FunctionReference& allocate_ref(Napi::Env env) { return addon_of(env)->allocate; }
+Napi::ObjectReference& keep_ref(Napi::Env env) { return addon_of(env)->keep; }
 
 }  // namespace
 

@@ -6,37 +6,63 @@
 #include <limits>
 #include <new>
 
+#include "error.h"
+
 namespace fastgru {
 
-Buffer uninit_buffer(int64_t n) {
-  const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  // FASTGRU_POISON=1 (the test suites set it) fills these buffers with NaN, so a read of anything
-  // not written first shows up as NaN in a result instead of passing on zeros by luck.
+Buffer Arena::take(int64_t n, bool zero) {
+  const uintptr_t at = (reinterpret_cast<uintptr_t>(next_) + 63) & ~uintptr_t(63);
+  float* p = reinterpret_cast<float*>(at);
+  if (n < 0 || p + n > end_) throw Error("ERR_INTERNAL", "fastgru: internal error: an arena is too small");
+  next_ = p + n;
+  if (zero) std::memset(p, 0, sizeof(float) * size_t(n));
+  return Buffer(p, AlignedFree{false});
+}
+
+// FASTGRU_POISON=1 (the test suites set it) fills uninitialised buffers with NaN, so a read of
+// anything not written first shows up as NaN in a result instead of passing on zeros by luck.
+static bool poison_enabled() {
   static const bool poison = [] {
     const char* v = std::getenv("FASTGRU_POISON");
     return v && *v && *v != '0';
   }();
-  if (poison) std::fill_n(static_cast<float*>(p), bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+  return poison;
+}
+
+Buffer uninit_buffer(int64_t n, Arena* arena) {
+  if (arena) {
+    Buffer b = arena->take(n, false);
+    if (poison_enabled()) std::fill_n(b.get(), std::max<int64_t>(n, 0), std::numeric_limits<float>::quiet_NaN());
+    return b;
+  }
+  const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  if (poison_enabled()) std::fill_n(static_cast<float*>(p), bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
   return Buffer(static_cast<float*>(p));
 }
 
-Buffer make_buffer(int64_t n) {
+Buffer make_buffer(int64_t n, Arena* arena) {
+  if (arena) return arena->take(n, true);
   Buffer b = uninit_buffer(n);
   std::memset(b.get(), 0, size_t(std::max<int64_t>(n, 1)) * sizeof(float));
   return b;
 }
 
+int64_t packed_floats(const KernelTable& kt, int nv, int k, int n) {
+  const int pw = nv * kt.width;
+  return int64_t((n + pw - 1) / pw) * k * pw;
+}
+
 PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
-               const int* kmap, const int* cmap) {
+               const int* kmap, const int* cmap, Arena* arena) {
   PackedB packed;
   Panels& b = packed.view;
   b.nv = nv;
   b.pw = nv * kt.width;
   b.k = k;
   b.panels = (n + b.pw - 1) / b.pw;
-  packed.data = make_buffer(int64_t(b.panels) * k * b.pw);
+  packed.data = make_buffer(int64_t(b.panels) * k * b.pw, arena);
   b.data = packed.data.get();
   // The loop runs along the source's contiguous dimension (training repacks the weights after every
   // optimizer step, so this is not only load-time work); the destination starts zeroed.

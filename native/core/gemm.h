@@ -18,15 +18,36 @@ constexpr int kKC = 512;
 // Rows of A per block: an A block of kMC x kKC floats stays in L2.
 constexpr int kMC = 128;
 
+// Frees what it owns; a buffer carved from an Arena owns nothing.
 struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
+  bool owned = true;
+  void operator()(float* p) const {
+    if (owned) std::free(p);
+  }
 };
 using Buffer = std::unique_ptr<float[], AlignedFree>;
-// A zero-filled, 64-byte aligned buffer of n floats (n may be 0).
-Buffer make_buffer(int64_t n);
+
+// Memory someone else owns (the addon hands in JavaScript Float32Arrays, which the garbage
+// collector frees together with the object that uses them), handed out in 64-byte aligned slices.
+class Arena {
+ public:
+  Arena(float* data, int64_t floats) : next_(data), end_(data + floats) {}
+  // Floats an arena needs for slices of these sizes (each slice is aligned: up to 15 floats more).
+  static int64_t floats_for(int64_t n) { return n + 16; }
+  // A slice of n floats; zero-filled when `zero`. Throws ERR_INTERNAL when the arena is too small
+  // (a sizing bug: the caller computed the total with floats_for).
+  Buffer take(int64_t n, bool zero);
+
+ private:
+  float* next_;
+  float* end_;
+};
+
+// A zero-filled, 64-byte aligned buffer of n floats (n may be 0), from `arena` when given.
+Buffer make_buffer(int64_t n, Arena* arena = nullptr);
 // The same, not zero-filled: for buffers written in full before they are read. Untouched pages
 // cost nothing until the threads that fill them touch them.
-Buffer uninit_buffer(int64_t n);
+Buffer uninit_buffer(int64_t n, Arena* arena = nullptr);
 
 // B operand laid out for the tiles: `panels` panels of pw = nv * width columns, each k rows of pw.
 struct Panels {
@@ -48,7 +69,9 @@ struct PackedB {
 //   B[kk][c] = src[kmap(kk) * k_stride + cmap(c) * c_stride], or 0 where a map gives -1.
 // Null maps are the identity. Used once per model for weights, so clarity beats speed here.
 PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
-               const int* kmap, const int* cmap);
+               const int* kmap, const int* cmap, Arena* arena = nullptr);
+// The floats pack_b stores for these sizes.
+int64_t packed_floats(const KernelTable& kt, int nv, int k, int n);
 
 // Rows of a matrix: row i at ptrs[i] when ptrs is set, else at base + i * ld.
 struct Rows {

@@ -149,6 +149,36 @@ struct Model::Direction {
 };
 
 Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels)
+    : Model(config, weights, kernels, nullptr) {}
+
+int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
+  check_config(c);
+  const int H = c.hidden_size, D = c.num_directions, W = kt.width;
+  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, 3 * W));
+  int64_t total = 0;
+  auto add = [&](int64_t n) { total += Arena::floats_for(n); };
+  for (int index = 0; index < c.num_layers * D; index++) {
+    const int I = index < D ? c.input_size : D * H;
+    // The packs and biases the constructor makes, in its order.
+    add(packed_floats(kt, 3, I, 3 * Hp));
+    add(packed_floats(kt, 3, 3 * Hp, I));
+    if (c.reset_after) {
+      add(packed_floats(kt, 3, H, 3 * Hp));
+      add(packed_floats(kt, 3, 3 * Hp, Hn));
+    } else {
+      add(packed_floats(kt, 2, H, 2 * Hp));
+      add(packed_floats(kt, 3, H, Hn));
+      add(packed_floats(kt, 3, 2 * Hp, Hn));
+      add(packed_floats(kt, 3, Hp, Hn));
+    }
+    add(3 * Hp);
+    add(Hp);
+  }
+  return total;
+}
+
+Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels,
+             Arena* arena)
     : config_(config), kt_(kernels) {
   check_config(config);
   const int H = config.hidden_size, D = config.num_directions, W = kt_.width;
@@ -186,20 +216,21 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
       d->gate_row[c] = j < H ? g * H + j : -1;
     }
     const int* rows = d->gate_row.data();
-    d->wih = pack_b(kt_, 3, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows);
-    d->wih_t = pack_b(kt_, 3, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr);
+    // (arena_floats lists these packs and biases: keep the two in step.)
+    d->wih = pack_b(kt_, 3, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows, arena);
+    d->wih_t = pack_b(kt_, 3, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr, arena);
     if (config.reset_after) {
-      d->whh = pack_b(kt_, 3, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows);
-      d->whh_t = pack_b(kt_, 3, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data());
+      d->whh = pack_b(kt_, 3, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
+      d->whh_t = pack_b(kt_, 3, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
     } else {
       const float* w_hn = w.w_hh + int64_t(2) * H * H;
-      d->whh = pack_b(kt_, 2, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows);
-      d->whn = pack_b(kt_, 3, H, Hn, w_hn, 1, H, nullptr, units.data());
-      d->whrz_t = pack_b(kt_, 3, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data());
-      d->whn_t = pack_b(kt_, 3, Hp, Hn, w_hn, H, 1, units.data(), units.data());
+      d->whh = pack_b(kt_, 2, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
+      d->whn = pack_b(kt_, 3, H, Hn, w_hn, 1, H, nullptr, units.data(), arena);
+      d->whrz_t = pack_b(kt_, 3, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
+      d->whn_t = pack_b(kt_, 3, Hp, Hn, w_hn, H, 1, units.data(), units.data(), arena);
     }
-    d->bias_x = make_buffer(3 * Hp);
-    d->bias_hn = make_buffer(Hp);
+    d->bias_x = make_buffer(3 * Hp, arena);
+    d->bias_hn = make_buffer(Hp, arena);
     if (config.bias) {
       for (int c = 0; c < 3 * Hp; c++) {
         const int row = rows[c];
@@ -579,8 +610,20 @@ void Model::forward(const SequenceBatch& batch, float* output, float* hidden, Th
   pool.run(run.threads, body);
 }
 
+int64_t Model::tape_floats(const SequenceBatch& batch, bool with_masks) const {
+  const CallSizes sizes = check_batch(config_, batch);
+  const Schedule sched(batch.steps, batch.batch, batch.lengths);
+  const int L = config_.num_layers, D = config_.num_directions;
+  const int64_t layer_out = batch.steps * batch.batch * D * config_.hidden_size;
+  // (forward_train takes these, in its order.)
+  int64_t total = Arena::floats_for(sizes.x);
+  total += int64_t(L - 1) * (with_masks ? 2 : 1) * Arena::floats_for(layer_out);
+  total += int64_t(L) * D * 5 * Arena::floats_for(sched.rows * hp_);
+  return total;
+}
+
 std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const float* const* dropout_masks, float* output,
-                                           float* hidden, ThreadPool& pool, int threads) const {
+                                           float* hidden, ThreadPool& pool, int threads, Arena* arena) const {
   const CallSizes sizes = check_batch(config_, batch);
   auto tape = std::make_unique<Tape::Impl>();
   tape->steps = batch.steps;
@@ -590,14 +633,14 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
   const int64_t P = tape->sched.rows;
   const int L = config_.num_layers, D = config_.num_directions;
   const int64_t layer_out = batch.steps * batch.batch * D * config_.hidden_size;
-  tape->x = uninit_buffer(sizes.x);
+  tape->x = uninit_buffer(sizes.x, arena);
   if (sizes.x) std::memcpy(tape->x.get(), batch.x, sizeof(float) * sizes.x);
   tape->bytes += sizes.x * 4;
   for (int l = 0; l + 1 < L; l++) {
-    tape->layer_inputs.push_back(uninit_buffer(layer_out));
+    tape->layer_inputs.push_back(uninit_buffer(layer_out, arena));
     tape->bytes += layer_out * 4;
     if (dropout_masks) {
-      tape->masks.push_back(uninit_buffer(layer_out));
+      tape->masks.push_back(uninit_buffer(layer_out, arena));
       if (layer_out) std::memcpy(tape->masks.back().get(), dropout_masks[l], sizeof(float) * layer_out);
       tape->bytes += layer_out * 4;
     }
@@ -605,8 +648,8 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
   for (int k = 0; k < L * D; k++) {
     Tape::Impl::Dir dir;
     // h's padding lanes must start at zero; r, z, n and inner are written in full.
-    dir.h = make_buffer(P * hp_);
-    for (Buffer* b : {&dir.r, &dir.z, &dir.n, &dir.inner}) *b = uninit_buffer(P * hp_);
+    dir.h = make_buffer(P * hp_, arena);
+    for (Buffer* b : {&dir.r, &dir.z, &dir.n, &dir.inner}) *b = uninit_buffer(P * hp_, arena);
     tape->bytes += 5 * P * hp_ * 4;
     tape->dirs.push_back(std::move(dir));
   }

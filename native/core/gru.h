@@ -89,6 +89,10 @@ class Model {
   // Copies nothing it keeps a pointer to: the weights are packed here, once, for forward and
   // backward, and the caller's arrays may be freed afterwards. Throws Error on a bad config.
   Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels);
+  // The same, with the packed weights in `arena` (arena_floats(config, kernels) floats), which the
+  // caller owns and keeps alive as long as the model and its tapes are used.
+  Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels, Arena* arena);
+  static int64_t arena_floats(const GruConfig& config, const KernelTable& kernels);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -103,7 +107,9 @@ class Model {
   // forward in training mode. dropout_masks: null, or num_layers - 1 arrays [T, B, D·H] that
   // multiply each layer's output before the next layer reads it. The tape copies x and the masks.
   std::unique_ptr<Tape> forward_train(const SequenceBatch& batch, const float* const* dropout_masks, float* output,
-                                      float* hidden, ThreadPool& pool, int threads) const;
+                                      float* hidden, ThreadPool& pool, int threads, Arena* arena = nullptr) const;
+  // Floats a tape of this batch takes in an arena (with or without dropout masks).
+  int64_t tape_floats(const SequenceBatch& batch, bool with_masks) const;
 
   // d_output [T, B, D·H] and d_hidden [L·D, B, H] may be null (zeros). Writes d_input (x's layout),
   // d_h0 and every parameter gradient. May be called more than once per tape.

@@ -13,6 +13,7 @@ import {
   BackendUnavailableError,
   DTypeError,
   FastGruError,
+  memoryError,
   OptionError,
   OutOfMemoryError,
   ShapeError,
@@ -50,7 +51,12 @@ interface AddonModel {
 }
 
 export interface Addon {
-  init(makeError: (code: string, message: string) => Error): void;
+  /**
+   * makeError builds the addon's errors; allocate makes every buffer it returns and the memory of
+   * packed weights and tapes, so the garbage collector frees them (native memory would wait for
+   * finalizers, which run only when the event loop turns).
+   */
+  init(makeError: (code: string, message: string) => Error, allocate?: (n: number) => Float32Array): void;
   info(): { isa: string; isas: string[]; defaultThreads: number; cpu: { avx2: boolean; avx512f: boolean; neon: boolean } };
   fmaPeak(threads: number, seconds: number): number;
   matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
@@ -69,6 +75,15 @@ const ERROR_CLASSES: Record<string, new (message: string) => FastGruError> = {
   ERR_ISA: BackendUnavailableError,
   ERR_OUT_OF_MEMORY: OutOfMemoryError,
 };
+
+/** The addon's allocator: a failed allocation is an OutOfMemoryError, not V8's RangeError. */
+function allocate(n: number): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (error) {
+    throw memoryError(error);
+  }
+}
 
 function makeError(code: string, message: string): Error {
   const ErrorClass = ERROR_CLASSES[code];
@@ -99,7 +114,7 @@ export function loadNative(): NativeLoad {
     const require = createRequire(import.meta.url);
     const bindings = require('bindings') as (options: { bindings: string; module_root: string }) => Addon;
     const addon = bindings({ bindings: 'fastgru', module_root: root });
-    addon.init(makeError);
+    addon.init(makeError, allocate);
     const info = addon.info(); // throws for a FASTGRU_ISA this CPU cannot run
     cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon };
   } catch (error) {

@@ -14,6 +14,7 @@ import {
   argError,
   ArgumentError,
   callerStack,
+  type CallerStack,
   ClosedError,
   formatShape,
   OptionError,
@@ -42,7 +43,11 @@ export interface ServeTarget {
 export interface BatcherOptions {
   /** Most requests in one batch. Default 64. */
   maxBatch?: number;
-  /** Longest wait, in ms, from a request's arrival to its batch's start while the engine is free. Default 1. */
+  /**
+   * Longest wait, in ms, from a request's arrival to its batch's start while the engine is free.
+   * Default 0: a free engine starts on what arrived in the same turn of the event loop; while a
+   * batch runs, the next one fills up anyway. A wait trades latency for larger batches at low load.
+   */
   maxDelayMs?: number;
   /** Most requests waiting; one more is rejected with QueueFullError (ERR_QUEUE_FULL). Default 4096. */
   maxQueue?: number;
@@ -66,7 +71,7 @@ interface Request {
   readonly h0: Float32Array | null;
   readonly resolve: (value: GRUOutput) => void;
   readonly reject: (error: unknown) => void;
-  readonly stack: string;
+  readonly stack: CallerStack;
   readonly arrived: number;
   readonly signal?: AbortSignal;
   onAbort?: () => void;
@@ -112,7 +117,7 @@ export class Batcher {
       }
     }
     this.maxBatch = readOption(o, 'maxBatch', 64, 1, true);
-    this.maxDelayMs = readOption(o, 'maxDelayMs', 1, 0, false);
+    this.maxDelayMs = readOption(o, 'maxDelayMs', 0, 0, false);
     this.maxQueue = readOption(o, 'maxQueue', 4096, 1, true);
     this.maxInFlight = readOption(o, 'maxInFlight', 1, 1, true);
   }
@@ -180,7 +185,7 @@ export class Batcher {
 
   /** Checks and queues one request (throws for bad arguments). */
   private enqueue(xArg: TensorLike, h0Arg: TensorLike | null | undefined, options: RunOptions | null | undefined,
-    stack: string): Promise<GRUOutput> {
+    stack: CallerStack): Promise<GRUOutput> {
     const { inputSize: I, hiddenSize: H, stateRows } = this.target;
     const x = toTensor(xArg, 'x');
     if (x.shape.length !== 2 || x.shape[1] !== I) {

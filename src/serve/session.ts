@@ -4,7 +4,7 @@
  * that run at the same time share a batch. Stepping a sequence one step at a time gives the same
  * bits as one forward over it.
  */
-import { argError, ArgumentError, callerStack, ClosedError, formatShape, OptionError, ShapeError, withCallerStack } from '../errors.js';
+import { argError, ArgumentError, callerStack, type CallerStack, ClosedError, formatShape, OptionError, ShapeError, withCallerStack } from '../errors.js';
 import type { GRUOutput } from '../gru.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import type { Batcher, ServeTarget } from './batcher.js';
@@ -87,7 +87,7 @@ export class Session {
     this.closed = true;
   }
 
-  private enqueue(x: Tensor, stack: string): Promise<GRUOutput> {
+  private enqueue(x: Tensor, stack: CallerStack): Promise<GRUOutput> {
     if (this.closed) throw new ClosedError('the session is closed');
     if (!(x.data instanceof Float32Array)) throw argError(ArgumentError, 'x', 'a Float32Array', x.data);
     // The caller may reuse its array at once: keep a copy until this call's turn.
