@@ -3,14 +3,16 @@
  * GRU.fromShared in each worker: the weights stay in one SharedArrayBuffer and the native backend
  * packs them once per process) against each worker loading its own copy of the state dict.
  *
- *   npm run bench:workers                          4 workers, hiddenSize 768, 2 layers
- *   node bench/shared-workers.mjs --workers 4 --hidden 768 --layers 2 [--json]
+ *   npm run bench:workers                          4 workers, hiddenSize 768, 2 layers; writes
+ *                                                  bench/results/workers.json (for the README)
+ *   node bench/shared-workers.mjs --workers 4 --hidden 768 --layers 2 [--json]   (--json: print, write nothing)
  *
  * Each mode runs in a fresh child process, so the resident set sizes (RSS) do not mix. Reported:
  * the RSS growth from before the workers start to when each of them has built its model and run a
  * forward, against the size of the parameters.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
@@ -101,17 +103,20 @@ async function main() {
     if (r.status !== 0) throw new Error(`the ${mode} run failed (${r.status}): ${r.stderr}`);
     rows.push(JSON.parse(r.stdout));
   }
-  const result = { date: new Date().toISOString(), cpu: os.cpus()[0]?.model, node: process.version, ...args, rows };
-  if (args.json) {
+  const { json, child: _child, ...options } = args;
+  const result = { date: new Date().toISOString(), command: 'npm run bench:workers', cpu: os.cpus()[0]?.model, node: process.version, ...options, rows };
+  if (json) {
     process.stdout.write(JSON.stringify(result));
     return;
   }
+  writeFileSync(new URL('./results/workers.json', import.meta.url), `${JSON.stringify(result, null, 1)}\n`);
   const mb = (b) => (b / 2 ** 20).toFixed(0);
   console.log(`${args.workers} workers, hiddenSize ${args.hidden}, ${args.layers} layers: parameters ${mb(rows[0].paramBytes)} MiB, backend ${rows[0].backend}`);
   for (const r of rows) {
     console.log(`${r.mode.padEnd(7)} RSS growth ${mb(r.rssGrowthBytes)} MiB (${(r.rssGrowthBytes / r.paramBytes).toFixed(1)}× the parameters)` +
       `${r.sameResults ? '' : '  (workers disagree!)'}`);
   }
+  console.log('wrote bench/results/workers.json');
 }
 
 await main();

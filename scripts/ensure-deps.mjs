@@ -4,6 +4,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The names of the folder's pinned dependencies that are absent or at another version. */
 function stale(dir, manifest) {
@@ -31,4 +33,11 @@ export function ensureDeps(dir, { env = {}, label = dir, quiet = false } = {}) {
   if (result.status !== 0) throw new Error(`${label}: npm ${verb} failed (exit ${result.status ?? result.signal})`);
   const still = stale(dir, manifest);
   if (still.length) throw new Error(`${label}: after npm ${verb}, still missing or at another version: ${still.join(', ')}`);
+}
+
+// node scripts/ensure-deps.mjs <folder>
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  const dir = process.argv[2];
+  if (!dir) throw new Error('usage: node scripts/ensure-deps.mjs <folder with a package.json>');
+  ensureDeps(resolve(dir), { label: dir });
 }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as api from '../src/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(`${root}README.md`, 'utf8');
@@ -13,6 +14,15 @@ describe('README', () => {
   it('shows the example file verbatim', () => {
     const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
     expect(blocks).toContain(readFileSync(`${root}${examplePath}`, 'utf8'));
+  });
+
+  it('lists every exported error class with its code in the errors table', () => {
+    const classes = Object.entries(api).filter(([, v]) => typeof v === 'function' && v.prototype instanceof api.FastGruError);
+    expect(classes.length).toBeGreaterThanOrEqual(10);
+    for (const [name, ErrorClass] of classes) {
+      const code = new (ErrorClass as new (m: string) => api.FastGruError)('x').code;
+      expect(readme, `${name} (${code})`).toMatch(new RegExp(`\\| \`${name}\` \\| \`${code}\` \\|`));
+    }
   });
 
   it('gives the quick start commands', () => {

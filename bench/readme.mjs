@@ -1,0 +1,154 @@
+/**
+ * Writes the README's benchmark figures from the JSON the benches wrote, so every number in the
+ * README comes from a bench run whose command the README gives:
+ *
+ *   npm run bench:readme        (after npm run bench and/or npm run bench:peers)
+ *
+ * It replaces what sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in README.md:
+ *   native  bench/results/latest.json (npm run bench): native against js, and the FMA peak line
+ *   peers   bench/results/peers.json (npm run bench:peers): fastgru beside ORT, tfjs and PyTorch
+ *   serve   bench/results/serve.json (npm run bench:serve): the example HTTP server, batching on and off
+ *   workers bench/results/workers.json (npm run bench:workers): RSS of worker_threads sharing a model
+ *   char-lm examples/char-lm/results/*.json (npm run example:char-lm, pytorch_char_lm.py)
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serveTable } from './serve.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const README = `${ROOT}README.md`;
+
+const fmt = (v, d = 1) => v.toFixed(d);
+const ms = (v) => `${fmt(v, v < 10 ? 2 : 1)} ms`;
+const when = (iso) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+
+function nativeSection(bench) {
+  const keys = Object.keys(bench.rows[0].results);
+  const best = keys[keys.length - 1];
+  const threads = bench.backendInfo.threads;
+  const peak = bench.fmaPeakGflops ?? {};
+  const lines = [];
+  lines.push(`Measured ${when(bench.date)} (${bench.cpu}, Node ${bench.node}, ${bench.backendInfo.backend} ` +
+    `backend, ${bench.backendInfo.isa ?? 'js'}); written to \`bench/results/latest.json\`.`);
+  if (peak[String(threads)]) {
+    const large = bench.rows.filter((r) => r.shape === 'large' && r.pass === 'forward');
+    const pct = large.map((r) => `${fmt(r.results[best].gflops)} GFLOP/s (${r.resetAfter ? 'after' : 'before'}, ` +
+      `${fmt((100 * r.results[best].gflops) / peak[String(threads)], 0)}%)`);
+    lines.push(`The machine's FMA peak, measured by the same run with a loop of independent FMAs: ` +
+      `${fmt(peak['1'])} GFLOP/s on one thread, ${fmt(peak[String(threads)])} on ${threads}. ` +
+      `The large forward on ${threads} threads: ${pct.join(' and ')} of that peak.`);
+  }
+  lines.push('');
+  lines.push(`| shape (T, B, I, H) | form | pass | ${keys.map((k) => `${k} (median · GFLOP/s)`).join(' | ')}` +
+    (keys.length > 1 ? ` | ${best} / js |` : ' |'));
+  lines.push(`|---|---|---|${keys.map(() => '---:|').join('')}${keys.length > 1 ? '---:|' : ''}`);
+  for (const r of bench.rows) {
+    const cells = [`${r.shape} (${r.T}, ${r.B}, ${r.I}, ${r.H})`, r.resetAfter ? 'after' : 'before',
+      r.pass === 'forward' ? 'forward' : 'fwd+bwd'];
+    for (const k of keys) cells.push(`${ms(r.results[k].medianMs)} · ${fmt(r.results[k].gflops)}`);
+    if (keys.length > 1) cells.push(`**${fmt(r.results.js.medianMs / r.results[best].medianMs, 0)}×**`);
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function peersSection(peers) {
+  const v = peers.versions ?? {};
+  const lines = [];
+  lines.push(`Measured ${when(peers.date)} (${peers.cpu}, ${peers.cores} cores, Node ${peers.node}; ` +
+    `onnxruntime-node ${v['onnxruntime-node']}, @tensorflow/tfjs ${v['@tensorflow/tfjs']}, PyTorch ${v.torch} ` +
+    `with ${String(v.pytorchBlas ?? '?').split(':')[0]}); written to \`bench/results/peers.json\` and drawn in ` +
+    '`bench/results/peers.svg`. GFLOP/s at 2 threads unless marked 1t; † a single run (tfjs takes tens of ' +
+    'seconds a run on the larger shapes):');
+  lines.push('');
+  lines.push('| shape | form | fastgru | fastgru 1t | ORT | ORT 1t | tfjs | PyTorch | **fastgru / ORT** | ' +
+    'fastgru fwd+bwd | PyTorch fwd+bwd | **fastgru / PyTorch** |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const g = (d, k) => (d?.[k] ? `${fmt(d[k].gflops)}${d[k].note ? ' †' : ''}` : '–');
+  const ratio = (d, a, b, digits) => (d?.[a] && d?.[b] ? `**${fmt(d[a].gflops / d[b].gflops, digits)}×**` : '–');
+  for (const c of peers.cells) {
+    const f = c.results.forward;
+    const t = c.results.train;
+    lines.push(`| ${c.shape} (${c.T}, ${c.B}, ${c.I}, ${c.H}) | ${c.form} | ${g(f, 'fastgru')} | ${g(f, 'fastgru-1t')} | ` +
+      `${g(f, 'ort')} | ${g(f, 'ort-1t')} | ${g(f, 'tfjs')} | ${g(f, 'pytorch')} | ${ratio(f, 'fastgru', 'ort', 2)} | ` +
+      `${g(t, 'fastgru')} | ${g(t, 'pytorch')} | ${ratio(t, 'fastgru', 'pytorch', 1)} |`);
+  }
+  return lines.join('\n');
+}
+
+function serveSection(serve) {
+  const o = serve.options;
+  const info = serve.backendInfo;
+  const lines = [];
+  lines.push(`Measured ${when(serve.date)} (${serve.cpu}, ${serve.cores} cores, Node ${serve.node}, ${info.backend} backend, ` +
+    `${info.isa ?? 'js'}, ${info.threads} threads); written to \`bench/results/serve.json\`. One server process per setting, ` +
+    `autocannon in another process on the same machine, ${o.duration} s per row; each request one sequence of T = ${o.T}, ` +
+    `I = ${o.I} (${o.body}, ${o.bodyBytes} bytes), H = ${o.H}. Latencies in ms, as autocannon sees them:`);
+  lines.push('');
+  lines.push(serveTable(serve));
+  return lines.join('\n');
+}
+
+function replaceSection(text, name, body) {
+  const open = `<!-- bench:${name} -->`;
+  const close = `<!-- /bench:${name} -->`;
+  const a = text.indexOf(open);
+  const b = text.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`README.md: expected the markers ${open} … ${close}`);
+  return `${text.slice(0, a + open.length)}\n${body}\n${text.slice(b)}`;
+}
+
+function workersSection(w) {
+  const mb = (b) => (b / 2 ** 20).toFixed(0);
+  const lines = [`Measured ${when(w.date)} (${w.cpu}, Node ${w.node}, ${w.rows[0].backend} backend); written to \`bench/results/workers.json\`.`, ''];
+  lines.push('| workers built | RSS growth | × the parameters |');
+  lines.push('|---|---:|---:|');
+  for (const r of w.rows) {
+    const what = r.mode === 'shared' ? `from one share (\`GRU.fromShared\`)` : 'each from its own copy of the state dict';
+    lines.push(`| ${w.workers} ${what} | ${mb(r.rssGrowthBytes)} MiB | ${(r.rssGrowthBytes / r.paramBytes).toFixed(1)}× |`);
+  }
+  return lines.join('\n');
+}
+
+function charLmSection(pair) {
+  const [ours, torch] = pair;
+  const o = ours.options;
+  const lines = [`Measured ${when(ours.date)} (${ours.cpu}, Node ${ours.node}, ${ours.backendInfo.backend} backend, ` +
+    `${ours.backendInfo.threads} threads; PyTorch ${torch?.torch ?? '–'} with ${torch?.threads ?? '–'} threads) with ` +
+    `\`npm run example:char-lm\` and \`/usr/bin/python3 examples/char-lm/pytorch_char_lm.py\`: ${o.epochs} epochs of the first ` +
+    `${o.chars.toLocaleString('en-US')} characters, written to \`examples/char-lm/results/\`. tokens/s: the median over epochs.`, ''];
+  lines.push('| GRU form | fastgru perplexity | PyTorch perplexity | fastgru tokens/s | PyTorch tokens/s | fastgru / PyTorch |');
+  lines.push('|---|---:|---:|---:|---:|---:|');
+  for (const [form, r] of Object.entries(ours.forms)) {
+    const t = torch?.forms?.[form];
+    const n = (v) => Math.round(v).toLocaleString('en-US');
+    lines.push(`| resetAfter ${form === 'after'} | ${r.finalPerplexity.toFixed(2)} | ${t ? t.finalPerplexity.toFixed(2) : '–'} | ` +
+      `${n(r.medianTokensPerSecond)} | ${t ? n(t.medianTokensPerSecond) : '–'} | ${t ? `**${(r.medianTokensPerSecond / t.medianTokensPerSecond).toFixed(1)}×**` : '–'} |`);
+  }
+  lines.push('');
+  for (const [form, r] of Object.entries(ours.forms)) lines.push(`Generated (resetAfter ${form === 'after'}): \`${r.sample}\``, '');
+  return lines.join('\n').trimEnd();
+}
+
+let text = readFileSync(README, 'utf8');
+const sources = [
+  ['native', `${ROOT}bench/results/latest.json`, nativeSection],
+  ['peers', `${ROOT}bench/results/peers.json`, peersSection],
+  ['serve', `${ROOT}bench/results/serve.json`, serveSection],
+  ['workers', `${ROOT}bench/results/workers.json`, workersSection],
+];
+for (const [name, file, section] of sources) {
+  if (!existsSync(file)) {
+    console.log(`skipped ${name}: no ${file}`);
+    continue;
+  }
+  text = replaceSection(text, name, section(JSON.parse(readFileSync(file, 'utf8'))));
+  console.log(`README.md: ${name} figures from ${file}`);
+}
+const charLm = `${ROOT}examples/char-lm/results/`;
+if (existsSync(`${charLm}fastgru.json`)) {
+  const torch = existsSync(`${charLm}pytorch.json`) ? JSON.parse(readFileSync(`${charLm}pytorch.json`, 'utf8')) : null;
+  text = replaceSection(text, 'char-lm', charLmSection([JSON.parse(readFileSync(`${charLm}fastgru.json`, 'utf8')), torch]));
+  console.log(`README.md: char-lm figures from ${charLm}`);
+}
+writeFileSync(README, text);
