@@ -112,8 +112,10 @@ export function loadNative(): NativeLoad {
   }
   try {
     const require = createRequire(import.meta.url);
+    // FASTGRU_ADDON: a given build of the addon instead of the installed one (the sanitizer runs).
+    const explicit = process.env.FASTGRU_ADDON;
     const bindings = require('bindings') as (options: { bindings: string; module_root: string }) => Addon;
-    const addon = bindings({ bindings: 'fastgru', module_root: root });
+    const addon = explicit ? (require(explicit) as Addon) : bindings({ bindings: 'fastgru', module_root: root });
     addon.init(makeError, allocate);
     const info = addon.info(); // throws for a FASTGRU_ISA this CPU cannot run
     cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon };
