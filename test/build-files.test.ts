@@ -52,6 +52,14 @@ describe('native build files', () => {
     expect([...cmake].sort()).toEqual([...gyp].sort());
   });
 
+  it('the addon gets the same preprocessor definitions from both (N-API version, exceptions, unthrowable errors)', () => {
+    const gypDefines = new Set((read('binding.gyp').match(/"defines":\s*\[([^\]]*)\]/)?.[1] ?? '').match(/[A-Z_][A-Z0-9_=]*/g) ?? []);
+    const cmakeLine = read('CMakeLists.txt').match(/target_compile_definitions\(fastgru PRIVATE ([^)]*)\)/)?.[1] ?? '';
+    const cmakeDefines = new Set(cmakeLine.split(/\s+/).filter((d) => d && d !== 'BUILDING_NODE_EXTENSION'));
+    expect(gypDefines.size).toBeGreaterThan(0);
+    expect([...cmakeDefines].sort()).toEqual([...gypDefines].sort());
+  });
+
   it('every .cpp under native/core and native/addon is built', () => {
     const onDisk = [...cppFilesUnder('native/core'), ...cppFilesUnder('native/addon')].sort();
     expect(onDisk.length).toBeGreaterThanOrEqual(5);

@@ -102,7 +102,7 @@ describe.skipIf(!native)('the addon called directly with valid but extreme argum
 describe.skipIf(!native)('the addon called directly: crash candidates, each in its own process', () => {
   // A model where a tape is expected, or the reverse: an error (any kind), never a crash or a value
   // read from the wrong object.
-  it.each(['bytes-on-model', 'isa-on-tape', 'self-as-tape'])('confused wrapped objects: %s', async (which) => {
+  it.each(['bytes-on-model', 'isa-on-tape', 'forward-on-tape', 'self-as-tape'])('confused wrapped objects: %s', async (which) => {
     const run = await runOne(['confused', which]);
     expectCleanExit(run, which);
     const line = run.lines[0];

@@ -195,13 +195,9 @@ Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
 // Ties `memory` to `owner`: it lives exactly as long as owner does (a WeakMap entry, out of the
 // callers' reach, so they cannot detach it while native code points into it).
 void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& memory) {
+  if (keep_ref(env).IsEmpty()) throw Error("ERR_INTERNAL", "fastgru: internal error: the addon did not finish loading");
   Napi::Object map = keep_ref(env).Value();
   map.Get("set").As<Napi::Function>().Call(map, {owner, memory});
-}
-
-Napi::Value kept(Napi::Env env, const Napi::Object& owner) {
-  Napi::Object map = keep_ref(env).Value();
-  return map.Get("get").As<Napi::Function>().Call(map, {owner});
 }
 
 float* data_of(Napi::Float32Array a) { return a.ElementLength() ? to_floats(a, "buffer", -1).data : nullptr; }
@@ -220,13 +216,25 @@ class TapeWrap;
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
+  // The methods are plain functions on the prototype that check `this` carries the Model tag
+  // before unwrapping: node-addon-api's InstanceMethod would call the member function on whatever
+  // object napi_unwrap returns (a Tape, with a method borrowed onto it), which is undefined behaviour.
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Model",
-                       {InstanceMethod<&ModelWrap::Forward>("forward"),
-                        InstanceMethod<&ModelWrap::ForwardAsync>("forwardAsync"),
-                        InstanceMethod<&ModelWrap::ForwardTrain>("forwardTrain"),
-                        InstanceMethod<&ModelWrap::Backward>("backward"),
-                        InstanceAccessor<&ModelWrap::Isa>("isa")});
+    Napi::Function cls = DefineClass(env, "Model", {});
+    Napi::Object proto = cls.Get("prototype").As<Napi::Object>();
+    proto.DefineProperties({
+        Napi::PropertyDescriptor::Function(env, proto, "forward", &Checked<&ModelWrap::Forward>),
+        Napi::PropertyDescriptor::Function(env, proto, "forwardAsync", &Checked<&ModelWrap::ForwardAsync>),
+        Napi::PropertyDescriptor::Function(env, proto, "forwardTrain", &Checked<&ModelWrap::ForwardTrain>),
+        Napi::PropertyDescriptor::Function(env, proto, "backward", &Checked<&ModelWrap::Backward>),
+        Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::Isa>>("isa"),
+    });
+    return cls;
+  }
+  template <Napi::Value (ModelWrap::*M)(const Napi::CallbackInfo&)>
+  static Napi::Value Checked(const Napi::CallbackInfo& info) {
+    if (!has_tag(info.This(), kModelTag)) throw make_js_error(info.Env(), "ERR_ARGUMENT", "this: expected a fastgru Model");
+    return (Unwrap(info.This().As<Napi::Object>())->*M)(info);
   }
 
   ModelWrap(const Napi::CallbackInfo& info);
@@ -241,10 +249,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value ForwardTrain(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
-  Napi::Value Isa(const Napi::CallbackInfo& info) {
-    if (!has_tag(info.This(), kModelTag)) throw Napi::TypeError::New(info.Env(), "isa: expected a Model as this");
-    return Napi::String::New(info.Env(), model_->kernels().name);
-  }
+  Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->kernels().name); }
 
   // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
   Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;
@@ -469,7 +474,10 @@ Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
 class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Tape", {InstanceAccessor<&TapeWrap::Bytes>("bytes")});
+    Napi::Function cls = DefineClass(env, "Tape", {});
+    Napi::Object proto = cls.Get("prototype").As<Napi::Object>();
+    proto.DefineProperty(Napi::PropertyDescriptor::Accessor<&TapeWrap::Bytes>("bytes"));
+    return cls;
   }
   TapeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapeWrap>(info), env_(info.Env()) {
     info.This().As<Napi::Object>().TypeTag(&kTapeTag);
@@ -486,9 +494,11 @@ class TapeWrap : public Napi::ObjectWrap<TapeWrap> {
   const Call& call() const { return call_; }
 
  private:
-  Napi::Value Bytes(const Napi::CallbackInfo& info) {
-    if (!has_tag(info.This(), kTapeTag)) throw Napi::TypeError::New(info.Env(), "bytes: expected a Tape as this");
-    return Napi::Number::New(info.Env(), tape_ ? double(tape_->bytes()) : 0.0);
+  // A plain accessor on the prototype: `this` is checked for the Tape tag before it is unwrapped.
+  static Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    if (!has_tag(info.This(), kTapeTag)) throw make_js_error(info.Env(), "ERR_ARGUMENT", "this: expected a fastgru Tape");
+    const TapeWrap* self = Unwrap(info.This().As<Napi::Object>());
+    return Napi::Number::New(info.Env(), self->tape_ ? double(self->tape_->bytes()) : 0.0);
   }
   napi_env env_;
   std::shared_ptr<const fastgru::Model> model_;  // the tape's model outlives the JS model object
@@ -680,6 +690,13 @@ Napi::Value JsMatmul(const Napi::CallbackInfo& info) {
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
+    // A worker terminated while it loads the addon makes these calls fail: nothing may escape.
+    try {
+      Setup(env, exports);
+    } catch (const Napi::Error&) {
+    }
+  }
+  void Setup(Napi::Env env, Napi::Object exports) {
     Napi::Function model = ModelWrap::Define(env);
     Napi::Function tape = TapeWrap::Define(env);
     model_ctor = Napi::Persistent(model);

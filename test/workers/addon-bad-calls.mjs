@@ -415,6 +415,9 @@ async function confused(which) {
     await bad('Tape.prototype.bytes read on a model', 'this', () => Object.getOwnPropertyDescriptor(addon.Tape.prototype, 'bytes').get.call(model));
   } else if (which === 'isa-on-tape') {
     await bad('Model.prototype.isa read on a tape', 'this', () => Object.getOwnPropertyDescriptor(addon.Model.prototype, 'isa').get.call(run.tape));
+  } else if (which === 'forward-on-tape') {
+    const x = new Float32Array(2 * 1 * 3);
+    await bad('Model.prototype.forward called on a tape', 'this', () => addon.Model.prototype.forward.call(run.tape, x, 2, 1, false, null, null, 1));
   } else if (which === 'self-as-tape') {
     // The model itself, dressed as a tape, passed to its own backward.
     const backward = addon.Model.prototype.backward;
