@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <thread>
 
 #include "kernels/kernels.h"
 #include "thread_pool.h"
@@ -86,7 +87,7 @@ Layout seq_layout(int64_t T, int64_t B, int64_t width, bool batch_first) {
   return batch_first ? Layout{1, T, width} : Layout{B, 1, width};
 }
 
-// Threads worth waking for a call: about 4 MFLOP of work each (some 50-80 µs), since waking a
+// Threads worth waking for a call, at most the machine's cores: about 4 MFLOP of work each (some 50-80 µs), since waking a
 // thread and the waits between phases cost microseconds, and far more when the cores are
 // oversubscribed and a woken thread waits for its turn. Results are the same bits for any count.
 int threads_for(const GruConfig& c, int64_t rows, int threads, double factor) {
@@ -101,8 +102,12 @@ int threads_for(const GruConfig& c, int64_t rows, int threads, double factor) {
     const char* v = std::getenv("FASTGRU_THREAD_WORK");
     return v && *v ? std::max(0.0, std::atof(v)) : 4e6;
   }();
-  const double worth = per_thread > 0 ? std::floor(factor * flops / per_thread) : double(threads);
-  return int(std::max(1.0, std::min(double(std::max(1, threads)), worth)));
+  if (per_thread <= 0) return std::max(1, threads);
+  // Nor more threads than the machine has cores: more only take turns, spinning (threads: 1024 on
+  // two cores would start 1023 threads).
+  static const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  const double worth = std::floor(factor * flops / per_thread);
+  return int(std::max(1.0, std::min({double(std::max(1, threads)), double(cores), worth})));
 }
 
 }  // namespace
