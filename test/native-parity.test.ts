@@ -419,3 +419,17 @@ describe.skipIf(!native)('native forwardAsync', () => {
     }
   });
 });
+
+describe.runIf(native)('calls with no steps', () => {
+  it.each([1, 2])('T = 0 or every length 0, stacked and bidirectional, on %i thread(s): zeros out, h0 through', (threads) => {
+    const gru = new GRU({ inputSize: 3, hiddenSize: 7, numLayers: 2, bidirectional: true, backend: 'native', threads, seed: 1 });
+    const empty = gru.forward({ data: new Float32Array(0), shape: [0, 3, 3] });
+    expect(empty.output.shape).toEqual([0, 3, 14]);
+    expect(Array.from(empty.hidden.data).every((v) => v === 0)).toBe(true);
+    const h0 = { data: uniform(prng(3), 4 * 3 * 7, 0.5), shape: [4, 3, 7] };
+    const none = gru.forwardTrain({ data: uniform(prng(4), 5 * 3 * 3, 1), shape: [5, 3, 3] }, h0, { lengths: [0, 0, 0] });
+    expect(Array.from(none.output.data).every((v) => v === 0)).toBe(true);
+    expectBitwise(none.hidden.data, h0.data, 'hidden = h0');
+    expectBitwise(none.backward(null, h0).dH0.data, h0.data, 'dH0 = dHidden');
+  });
+});

@@ -428,9 +428,10 @@ struct Model::Run {
     groups = row_groups(sched, threads);
   }
 
-  // Phases this call runs (an upper bound): per direction a setup, a projection and at most two
-  // per step; per layer the dropout; and the zeroing of the padding.
-  int64_t phase_count() const { return int64_t(L) * D * (2 + 2 * S) + L + 1; }
+  // Phases this call runs (an upper bound): per direction a setup, a projection, and either one
+  // phase for the row groups or at most two per step; per layer the dropout; and the zeroing of
+  // the padding. (With no steps the row groups still take their phase.)
+  int64_t phase_count() const { return int64_t(L) * D * (3 + 2 * S) + L + 1; }
 
   // The chunks of the projection: row blocks of kMC, and enough panel groups to feed every member.
   struct Grid {
