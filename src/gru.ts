@@ -105,6 +105,8 @@ const SHARED_OPTION_NAMES = new Set(['backend', 'threads']);
 const MAX_PARAMETER_ELEMENTS = 2 ** 30;
 /** Nor may a result (output or hidden state): the longest Float32Array. */
 const MAX_RESULT_ELEMENTS = 2 ** 32;
+/** Steps and sequences per call (the engine counts them in int32, on both backends alike). */
+const MAX_STEPS_OR_BATCH = 2 ** 31 - 1;
 /** Nor all of them together more than this (8 GiB of float32). */
 const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
@@ -538,6 +540,9 @@ export class GRU {
     }
     const steps = batched ? x.shape[this.batchFirst ? 1 : 0] : x.shape[0];
     const batch = batched ? x.shape[this.batchFirst ? 0 : 1] : 1;
+    if (steps > MAX_STEPS_OR_BATCH || batch > MAX_STEPS_OR_BATCH) {
+      throw argError(ShapeError, 'x', `at most ${MAX_STEPS_OR_BATCH} steps and sequences`, formatShape(x.shape), { gotIsText: true });
+    }
     const hiddenShape = batched ? [LD, batch, H] : [LD, H];
     if (steps * batch * DH > MAX_RESULT_ELEMENTS || LD * batch * H > MAX_RESULT_ELEMENTS) {
       throw argError(ShapeError, 'x', `a shape whose output and hidden state hold at most 2^32 elements each`,
@@ -618,13 +623,23 @@ function optionalGradient(value: TensorLike | null | undefined, arg: string, sha
   return t.data;
 }
 
+/** A float32 copy of a parameter's values; a detached buffer is a StateDictError, not V8's TypeError. */
+function copyValues(values: Float32Array | Float64Array, arg: string): Float32Array {
+  try {
+    return Float32Array.from(values);
+  } catch (error) {
+    if (error instanceof TypeError) throw argError(StateDictError, arg, 'a readable array', 'a detached buffer', { gotIsText: true });
+    throw error;
+  }
+}
+
 function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
   const arg = `stateDict.${spec.name}`;
   const expected = formatShape(spec.shape);
   let data: Float32Array;
   let shape: readonly number[] | null = null;
   if (value instanceof Float32Array || value instanceof Float64Array) {
-    data = Float32Array.from(value);
+    data = copyValues(value, arg);
   } else if (Array.isArray(value)) {
     let t: Tensor;
     try {
@@ -644,7 +659,7 @@ function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
     } catch (error) {
       throw new StateDictError((error as Error).message);
     }
-    data = Float32Array.from(v.data);
+    data = copyValues(v.data, `${arg}.data`);
   } else if (ArrayBuffer.isView(value)) {
     throw argError(StateDictError, arg, 'a Tensor, Float32Array, Float64Array or number array', value);
   } else {

@@ -101,10 +101,10 @@ export class Linear implements Module {
   loadStateDict(sd: Record<string, TensorLike>): this {
     if (typeof sd !== 'object' || sd === null) throw argError(StateDictError, 'stateDict', 'an object with weight and bias', sd);
     const want = this.parameters();
-    for (const key of Object.keys(sd)) if (!(key in want)) throw argError(StateDictError, 'stateDict', `only ${Object.keys(want).join(', ')}`, `"${key}"`, { gotIsText: true });
+    for (const key of Object.keys(sd)) if (!Object.hasOwn(want, key)) throw argError(StateDictError, 'stateDict', `only ${Object.keys(want).join(', ')}`, `"${key}"`, { gotIsText: true });
     const values: Array<[Float32Array, Float32Array]> = [];
     for (const [key, t] of Object.entries(want)) {
-      if (!(key in sd)) throw argError(StateDictError, `stateDict.${key}`, `a tensor of shape ${formatShape(t.shape)}`, undefined);
+      if (!Object.hasOwn(sd, key)) throw argError(StateDictError, `stateDict.${key}`, `a tensor of shape ${formatShape(t.shape)}`, undefined);
       const v = toTensor(sd[key], `stateDict.${key}`);
       if (v.shape.join() !== t.shape.join()) throw argError(StateDictError, `stateDict.${key}`, `shape ${formatShape(t.shape)}`, formatShape(v.shape), { gotIsText: true });
       values.push([t.data, v.data]);

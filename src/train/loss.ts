@@ -19,6 +19,7 @@ export function softmaxCrossEntropy(logitsArg: TensorLike, targets: ArrayLike<nu
     throw argError(ShapeError, 'logits', 'shape [N, C] with C >= 1', formatShape(logits.shape), { gotIsText: true });
   }
   const C = logits.shape[logits.shape.length - 1];
+  if (C > 2 ** 30) throw argError(ShapeError, 'logits', 'at most 2^30 classes', formatShape(logits.shape), { gotIsText: true });
   const N = logits.data.length / C;
   if (targets === null || typeof targets !== 'object' || typeof targets.length !== 'number') {
     throw argError(ArgumentError, 'targets', `an array of ${N} class indices`, targets);

@@ -208,7 +208,12 @@ export function clipGradNorm(grads: ModuleGrads | Record<string, unknown>, maxNo
     throw argError(ArgumentError, 'maxNorm', 'a non-negative finite number', maxNorm);
   }
   const arrays: Float32Array[] = [];
+  const seen = new Set<object>();
   const collect = (value: unknown, path: string) => {
+    if (value && typeof value === 'object') {
+      if (seen.has(value)) throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name, without cycles', 'an object seen before', { gotIsText: true });
+      seen.add(value);
+    }
     if (value instanceof Float32Array) arrays.push(value);
     else if (value && typeof value === 'object' && (value as { data?: unknown }).data instanceof Float32Array) arrays.push((value as { data: Float32Array }).data);
     else if (value && typeof value === 'object' && !Array.isArray(value)) for (const [k, v] of Object.entries(value)) collect(v, `${path}.${k}`);

@@ -39,7 +39,14 @@ class JsModel implements BackendModel {
     return this.run(batch, null, false).result;
   }
 
-  forwardAsync(batch: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
+  forwardAsync(input: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
+    // Copied now, as the native backend does: the caller may reuse or transfer its arrays at once.
+    const batch: SequenceBatch = {
+      ...input,
+      x: input.x.slice(),
+      h0: input.h0 ? input.h0.slice() : null,
+      lengths: input.lengths ? input.lengths.slice() : null,
+    };
     return new Promise((resolve, reject) => {
       setImmediate(() => {
         try {
