@@ -311,16 +311,20 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
       for (const char* key : {"wIh", "wHh", "bIh", "bHh"}) values.push_back(w.Get(key));
     }
     std::vector<fastgru::DirectionWeights> weights(static_cast<size_t>(count));
-    for (int64_t k = 0; k < count; k++) {
-      const std::string arg = "weights[" + std::to_string(k) + "]";
-      const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
-      weights[k].w_ih = to_floats(values[4 * k], arg + ".wIh", 3 * H * I).data;
-      weights[k].w_hh = to_floats(values[4 * k + 1], arg + ".wHh", 3 * H * H).data;
-      if (c.bias) {
-        weights[k].b_ih = to_floats(values[4 * k + 2], arg + ".bIh", 3 * H).data;
-        weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
+    // Checks the weights and takes their pointers (again after anything that runs JS).
+    auto take_pointers = [&] {
+      for (int64_t k = 0; k < count; k++) {
+        const std::string arg = "weights[" + std::to_string(k) + "]";
+        const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
+        weights[k].w_ih = to_floats(values[4 * k], arg + ".wIh", 3 * H * I).data;
+        weights[k].w_hh = to_floats(values[4 * k + 1], arg + ".wHh", 3 * H * H).data;
+        if (c.bias) {
+          weights[k].b_ih = to_floats(values[4 * k + 2], arg + ".bIh", 3 * H).data;
+          weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
+        }
       }
-    }
+    };
+    take_pointers();
     const bool shared = !info[2].IsUndefined() && to_bool(info[2], "shared");
     const fastgru::KernelTable& kt = fastgru::active_kernels();
     if (shared) {
@@ -333,16 +337,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
       // pointers were taken above; allocating runs JS (the allocator), so take them again after.
       const int64_t floats = fastgru::Model::arena_floats(c, kt);
       Napi::Float32Array memory = new_floats(env, floats);
-      for (int64_t k = 0; k < count; k++) {
-        const std::string arg = "weights[" + std::to_string(k) + "]";
-        const int64_t I = k < c.num_directions ? c.input_size : int64_t(c.num_directions) * H;
-        weights[k].w_ih = to_floats(values[4 * k], arg + ".wIh", 3 * H * I).data;
-        weights[k].w_hh = to_floats(values[4 * k + 1], arg + ".wHh", 3 * H * H).data;
-        if (c.bias) {
-          weights[k].b_ih = to_floats(values[4 * k + 2], arg + ".bIh", 3 * H).data;
-          weights[k].b_hh = to_floats(values[4 * k + 3], arg + ".bHh", 3 * H).data;
-        }
-      }
+      take_pointers();
       fastgru::Arena arena(data_of(memory), floats);
       model_ = std::make_shared<const fastgru::Model>(c, weights, kt, &arena);
       keep_alive(env, info.This().As<Napi::Object>(), memory);
