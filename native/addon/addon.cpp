@@ -696,14 +696,32 @@ class Addon : public Napi::Addon<Addon> {
     Napi::Function tape = TapeWrap::Define(env);
     model_ctor = Napi::Persistent(model);
     tape_ctor = Napi::Persistent(tape);
-    exports.Set("Model", model);
-    exports.Set("Tape", tape);
+    exports.Set("Model", RequireNew<&Addon::model_ctor>(env, model, "Model"));
+    exports.Set("Tape", RequireNew<&Addon::tape_ctor>(env, tape, "Tape"));
     Napi::Function weak_map = env.Global().Get("WeakMap").As<Napi::Function>();
     keep = Napi::Persistent(weak_map.New({}));
     exports.Set("init", Napi::Function::New(env, JsInit, "init"));
     exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
     exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
     exports.Set("matmul", Napi::Function::New(env, JsMatmul, "matmul"));
+  }
+  // node-addon-api's class constructors, called without new, throw a TypeError without a code. The
+  // exported constructors are plain functions that say so with ERR_ARGUMENT, and otherwise construct
+  // the class (same prototype, so instanceof holds).
+  template <Napi::FunctionReference Addon::*Ctor>
+  static Napi::Function RequireNew(Napi::Env env, Napi::Function cls, const char* name) {
+    Napi::Function f = Napi::Function::New(env, &Construct<Ctor>, name, const_cast<char*>(name));
+    f.Set("prototype", cls.Get("prototype"));
+    return f;
+  }
+  template <Napi::FunctionReference Addon::*Ctor>
+  static Napi::Value Construct(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info.IsConstructCall())
+      throw make_js_error(env, "ERR_ARGUMENT", std::string(static_cast<const char*>(info.Data())) + ": expected a call with new, got a plain call");
+    std::vector<napi_value> args(info.Length());
+    for (size_t i = 0; i < args.size(); i++) args[i] = info[i];
+    return (addon_of(env)->*Ctor).New(args);
   }
   Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
   Napi::FunctionReference allocate;    // (n) => Float32Array, handed over by init()

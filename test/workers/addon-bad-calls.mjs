@@ -287,7 +287,8 @@ async function args() {
   await bad('Model.prototype.forward on a plain object', 'this', () => addon.Model.prototype.forward.call({}, ...Object.values(good()).slice(0, 7)));
   await bad('Model.prototype.backward on a tape', 'this', () => addon.Model.prototype.backward.call(run.tape, run.tape, dOut, dHid, 1));
   await bad('Model.prototype.isa on a plain object', 'this', () => Object.getOwnPropertyDescriptor(addon.Model.prototype, 'isa').get.call({}));
-  await bad('Model without new', 'this', () => addon.Model(config(), weights()));
+  await bad('Model without new', 'Model', () => addon.Model(config(), weights()));
+  await bad('Tape without new', 'Tape', () => addon.Tape());
 
   // fmaPeak(threads, seconds)
   await bad('fmaPeak: threads a string', 'threads', () => addon.fmaPeak('1', 0.01));
