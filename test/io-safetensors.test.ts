@@ -636,6 +636,12 @@ describe('bad arguments', () => {
     expectError(thrownBy(() => writeSafetensors({ __metadata__: ok.w })), ArgumentError, 'tensors: expected names other than "__metadata__"');
     expectError(thrownBy(() => writeSafetensors({ w: new Int32Array(2) as never })), DTypeError, 'tensors["w"]: expected a Float32Array', 'Int32Array(2)');
     expectError(thrownBy(() => writeSafetensors({ w: { data: new Float32Array(3), shape: [2, 2] } })), ShapeError, 'tensors["w"].shape: expected a shape with 3 elements');
+    // Empty, but with a running element count the reader refuses: refused before writing.
+    expectError(thrownBy(() => writeSafetensors({ w: { data: new Float32Array(0), shape: [2 ** 30, 2 ** 30, 0] } })), ShapeError,
+      'tensors["w"].shape: expected an element count below 2^53', 'whose element count overflows');
+    expectError(thrownBy(() => writeSafetensors({ w: { data: new Float32Array(0), shape: [2 ** 53, 0] } })), ShapeError,
+      'tensors["w"].shape[0]: expected a non-negative integer', 'got 9007199254740992');
+    expect(readSafetensors(writeSafetensors({ w: { data: new Float32Array(0), shape: [2 ** 26, 2 ** 26, 0] } })).tensors.w.shape).toEqual([2 ** 26, 2 ** 26, 0]);
     expectError(thrownBy(() => writeSafetensors(ok, { epoch: 3 } as never)), ArgumentError, 'metadata["epoch"]: expected a string', 'got 3');
     expectError(thrownBy(() => writeSafetensors(ok, 'pt' as never)), ArgumentError, 'metadata: expected an object of string values', 'got "pt"');
     const nowhere = join(scratch, 'no-such-dir', 'w.safetensors');

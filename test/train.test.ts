@@ -142,6 +142,20 @@ describe('clipGradNorm', () => {
     expect(() => clipGradNorm(small, -1)).toThrow(/^maxNorm: expected a non-negative finite number, got -1$/);
     expect(() => clipGradNorm({ w: 'x' } as never, 1)).toThrow(/^grads.w: expected gradients/);
   });
+
+  it('counts an array reached twice twice, as torch does with a tensor given twice, and refuses a cycle naming its path', () => {
+    const a = Float32Array.from([3]);
+    const shared = { a };
+    // The norm of [3, 3] (a by two paths), and a scaled twice.
+    expect(clipGradNorm({ gru: shared, head: shared }, 1)).toBeCloseTo(Math.hypot(3, 3), 12);
+    const coef = f(1 / (Math.hypot(3, 3) + 1e-6));
+    expect(a[0]).toBe(f(f(3 * coef) * coef));
+    const cyclic: Record<string, unknown> = { w: Float32Array.from([1]) };
+    cyclic.inner = { back: cyclic };
+    const before = Float32Array.from(cyclic.w as Float32Array);
+    expect(() => clipGradNorm(cyclic, 0.1)).toThrow(/^grads.inner.back: expected gradients: Tensors or Float32Arrays by name, without cycles, got an object that contains itself$/);
+    expect(cyclic.w).toEqual(before);
+  });
 });
 
 describe('softmaxCrossEntropy', () => {

@@ -147,6 +147,25 @@ function headerError(arg: string, expected: string, got: string, ErrorType = Arg
   return argError(ErrorType, arg, expected, got, { gotIsText: true });
 }
 
+/**
+ * What a shape in a header must be: non-negative safe integers whose running product stays below
+ * 2^53 (so [2^30, 2^30, 0] is refused too). The writer checks the same, so it never writes a file
+ * the reader refuses.
+ */
+function checkShape(shape: unknown, arg: string): asserts shape is number[] {
+  if (!Array.isArray(shape)) throw argError(ShapeError, arg, 'an array of non-negative integers', shape);
+  let count = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!safeCount(d)) throw argError(ShapeError, `${arg}[${i}]`, 'a non-negative integer', d);
+    if (d !== 0 && count > Number.MAX_SAFE_INTEGER / d) {
+      throw headerError(arg, 'an element count below 2^53',
+        `${shape.length > 8 ? `a shape of ${shape.length} dimensions` : formatShape(shape)}, whose element count overflows`, ShapeError);
+    }
+    count *= d;
+  }
+}
+
 /** Parses and checks a header against the data's length; throws on anything the format forbids. */
 function parseHeader(bytes: Uint8Array, dataLength: number, source: string): Header {
   const arg = `${source} header`;
@@ -235,17 +254,8 @@ function checkEntry(name: string, value: unknown, dataLength: number, arg: strin
   if (bits === undefined) {
     throw argError(DTypeError, `${arg}.dtype`, `one of the format's dtypes (${Object.keys(DTYPE_BITS).join(', ')})`, dtype);
   }
-  if (!Array.isArray(shape)) throw argError(ShapeError, `${arg}.shape`, 'an array of non-negative integers', shape);
-  let count = 1;
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i];
-    if (!safeCount(d)) throw argError(ShapeError, `${arg}.shape[${i}]`, 'a non-negative integer', d);
-    if (d !== 0 && count > Number.MAX_SAFE_INTEGER / d) {
-      throw headerError(`${arg}.shape`, 'an element count below 2^53',
-        `${shape.length > 8 ? `a shape of ${shape.length} dimensions` : formatShape(shape)}, whose element count overflows`, ShapeError);
-    }
-    count *= d;
-  }
+  checkShape(shape, `${arg}.shape`);
+  const count = shape.reduce((a, d) => a * d, 1);
   if (!Array.isArray(offsets) || offsets.length !== 2) {
     throw argError(ArgumentError, `${arg}.data_offsets`, 'an array [begin, end] of two integers', offsets);
   }
@@ -527,7 +537,9 @@ function prepare(input: unknown, metadata: unknown): Prepared {
       throw argError(ArgumentError, 'tensors', 'names other than "__metadata__" (the header keeps it for metadata)',
         'a tensor named "__metadata__"', { gotIsText: true });
     }
-    pairs.push([name, tensor(value as TensorData, undefined, `tensors[${quote(name)}]`)]);
+    const t = tensor(value as TensorData, undefined, `tensors[${quote(name)}]`);
+    checkShape(t.shape, `tensors[${quote(name)}].shape`);
+    pairs.push([name, t]);
   }
   pairs.sort((a, b) => byCodePoint(a[0], b[0]));
 

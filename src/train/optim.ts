@@ -207,17 +207,21 @@ export function clipGradNorm(grads: ModuleGrads | Record<string, unknown>, maxNo
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0) || !Number.isFinite(maxNorm)) {
     throw argError(ArgumentError, 'maxNorm', 'a non-negative finite number', maxNorm);
   }
+  // An array reached by two paths counts twice, as a tensor given twice to torch's clip_grad_norm_;
+  // only an object inside itself (a cycle, which would never end) is refused.
   const arrays: Float32Array[] = [];
-  const seen = new Set<object>();
+  const enclosing = new Set<object>();
   const collect = (value: unknown, path: string) => {
-    if (value && typeof value === 'object') {
-      if (seen.has(value)) throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name, without cycles', 'an object seen before', { gotIsText: true });
-      seen.add(value);
-    }
     if (value instanceof Float32Array) arrays.push(value);
     else if (value && typeof value === 'object' && (value as { data?: unknown }).data instanceof Float32Array) arrays.push((value as { data: Float32Array }).data);
-    else if (value && typeof value === 'object' && !Array.isArray(value)) for (const [k, v] of Object.entries(value)) collect(v, `${path}.${k}`);
-    else throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name', value);
+    else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      if (enclosing.has(value)) {
+        throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name, without cycles', 'an object that contains itself', { gotIsText: true });
+      }
+      enclosing.add(value);
+      for (const [k, v] of Object.entries(value)) collect(v, `${path}.${k}`);
+      enclosing.delete(value);
+    } else throw argError(ArgumentError, path, 'gradients: Tensors or Float32Arrays by name', value);
   };
   collect(grads, 'grads');
   let sum = 0;
