@@ -455,7 +455,9 @@ const forwardAsyncInFlight = {
         const a = [...args];
         if (after.includes('abort')) {
           while (a.length < 3) a.push(undefined);
-          a[2] = { ...(a[2] ?? {}), signal: controller.signal };
+          // Own keys and prototype both kept: the options may carry lengths by inheritance.
+          const base = a[2] ?? {};
+          a[2] = Object.assign(Object.create(Object.getPrototypeOf(base)), base, { signal: controller.signal });
           if (a[2].lengths === undefined) delete a[2].lengths;
         }
         let promise;

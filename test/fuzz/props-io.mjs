@@ -298,8 +298,9 @@ const writeProperty = {
         case 'nested': value = t.shape.length ? nest(Array.from(data), t.shape) : [data[0]]; if (!t.shape.length) shape = [1]; break;
         case 'numbers': value = Array.from(data); shape = [data.length]; break;
         case 'empty': shape = [...t.shape, 0]; value = { data: new Float32Array(0), shape }; break;
-        case 'huge-empty': shape = [2 ** 30, 2 ** 30, 0]; value = { data: new Float32Array(0), shape }; break;
-        case 'unsafe-empty': shape = [2 ** 53, 0]; value = { data: new Float32Array(0), shape }; break;
+        // README: a shape whose running product reaches 2^53 is refused on writing as on reading.
+        case 'huge-empty': shape = [2 ** 30, 2 ** 30, 0]; value = { data: new Float32Array(0), shape }; roots.add('tensors'); break;
+        case 'unsafe-empty': shape = [2 ** 53, 0]; value = { data: new Float32Array(0), shape }; roots.add('tensors'); break;
         case 'junk': value = junkValue(t.junk); break;
         case 'bad': value = { data: Float64Array.from(data), shape: t.shape }; roots.add('tensors'); break;
         default: value = { data: Float32Array.from(data), shape: t.shape };

@@ -206,7 +206,8 @@ const crossEntropy = {
       logits = makeTensor(shape, { form: s.logits === 'nested' && n > 0 ? 'nested' : 'tensor', seed: s.seed, values: s.values === 'special' ? 'special' : 'uniform', scale }).arg;
     }
     const lt = readTensorLike(logits);
-    const lValid = lt.ok && lt.shape.length >= 1 && lt.shape[lt.shape.length - 1] >= 1;
+    // README: C from 1 to 2^30.
+    const lValid = lt.ok && lt.shape.length >= 1 && lt.shape[lt.shape.length - 1] >= 1 && lt.shape[lt.shape.length - 1] <= 2 ** 30;
     if (lValid && (lt.shape[lt.shape.length - 1] !== C || lt.data.length !== n)) throw new Error('fuzz suite: logits not of the shape drawn');
     const rand = floats(Math.max(N, 1), s.seed + 1);
     const good = Array.from({ length: N }, (_, i) => Math.floor(((rand[i] + 1) / 2) * C) % Math.max(C, 1));

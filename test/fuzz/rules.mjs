@@ -246,7 +246,8 @@ export const makeLengths = (kind, values) => LENGTH_LISTS[kind](values);
 /**
  * The README's rules for forward(x, h0?, { lengths? }) (and forwardAsync's signal): x [T, B, I]
  * ([B, T, I] with batchFirst) or [T, I]; h0 [L·D, B, H] ([L·D, H]); lengths B integers in 0..T;
- * options an object of known keys; outputs and hidden states of at most 2^32 elements (src/gru.ts).
+ * options an object of known keys; T and B at most 2^31−1; outputs and hidden states of at most 2^32
+ * elements.
  * Returns { valid: true, steps, batch, batched, outputShape, hiddenShape, lengths, h0 } or
  * { valid: false, roots, why }.
  */
@@ -271,7 +272,9 @@ export function predictForward(cfg, x, h0, options, { async = false } = {}) {
     batched = xt.shape.length === 3;
     steps = batched ? xt.shape[cfg.batchFirst ? 1 : 0] : xt.shape[0];
     batch = batched ? xt.shape[cfg.batchFirst ? 0 : 1] : 1;
-    if (steps * batch * D * H > 2 ** 32 || LD * batch * H > 2 ** 32) bad('x', 'results above 2^32 elements');
+    // README (Shapes): T and B at most 2^31−1, results of at most 2^32 elements, whatever else is 0.
+    if (steps > 2 ** 31 - 1 || batch > 2 ** 31 - 1) bad('x', 'T or B above 2^31-1');
+    else if (steps * batch * D * H > 2 ** 32 || LD * batch * H > 2 ** 32) bad('x', 'results above 2^32 elements');
   }
   const hiddenShape = batched ? [LD, batch, H] : [LD, H];
   let h0Data = null;
