@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -121,6 +122,9 @@ std::vector<float> backward_bits(const Model& model, const Tape& tape, const Cas
 }  // namespace
 
 int main() {
+  // Small calls on every thread they ask for, so the callers meet in the pool (ctest sets this too;
+  // the engine reads it once, at its first call).
+  setenv("FASTGRU_THREAD_WORK", "0", 0);
   const std::vector<std::string> isas = available_isas();
   const KernelTable& best = kernels_for(isas.back());
 
