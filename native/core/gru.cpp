@@ -277,6 +277,29 @@ const GruConfig& Model::config() const { return config_; }
 const KernelTable& Model::kernels() const { return kt_; }
 int64_t Model::packed_bytes() const { return packed_bytes_; }
 
+bool Model::same_packing(const Model& o) const {
+  const GruConfig &a = config_, &b = o.config_;
+  if (&kt_ != &o.kt_ || a.input_size != b.input_size || a.hidden_size != b.hidden_size ||
+      a.num_layers != b.num_layers || a.num_directions != b.num_directions || a.reset_after != b.reset_after ||
+      a.bias != b.bias || dirs_.size() != o.dirs_.size())
+    return false;
+  auto same = [](const float* x, const float* y, int64_t n) {
+    return n <= 0 || (x && y && std::memcmp(x, y, size_t(n) * sizeof(float)) == 0);
+  };
+  for (size_t k = 0; k < dirs_.size(); k++) {
+    const Direction &d = *dirs_[k], &e = *o.dirs_[k];
+    const PackedB* mine[] = {&d.wih, &d.whh, &d.whn, &d.wih_t, &d.whh_t, &d.whrz_t, &d.whn_t};
+    const PackedB* theirs[] = {&e.wih, &e.whh, &e.whn, &e.wih_t, &e.whh_t, &e.whrz_t, &e.whn_t};
+    for (size_t i = 0; i < 7; i++) {
+      const Panels &p = mine[i]->view, &q = theirs[i]->view;
+      const int64_t n = int64_t(p.panels) * p.k * p.pw;
+      if (n != int64_t(q.panels) * q.k * q.pw || !same(p.data, q.data, n)) return false;
+    }
+    if (!same(d.bias_x.get(), e.bias_x.get(), 3 * int64_t(hp_)) || !same(d.bias_hn.get(), e.bias_hn.get(), hp_)) return false;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tape
 // ---------------------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ class Model {
   const GruConfig& config() const;
   const KernelTable& kernels() const;
   int64_t packed_bytes() const;
+  // The same configuration, kernels and packed bytes: the two compute the same bits in every call.
+  bool same_packing(const Model& other) const;
 
   // output [T, B, D·H] and hidden [L·D, B, H] are fully written. Safe to call concurrently.
   void forward(const SequenceBatch& batch, float* output, float* hidden, ThreadPool& pool, int threads) const;
@@ -137,11 +139,16 @@ class Model {
 };
 
 // The process-wide model for these weights: every caller that passes the same configuration,
-// kernels and weight values (compared by a 128-bit hash of their bytes) gets the same Model, packed
-// once, for as long as one of them holds it. For models built in several worker_threads from one
+// kernels and weight values gets the same Model, for as long as one of them holds it. A 128-bit
+// hash of the weights finds the candidates; the caller's weights are packed (outside the table's
+// lock) and compared byte for byte with a candidate's before it is returned, so weights made to
+// collide get a model of their own. For models built in several worker_threads from one
 // SharedArrayBuffer of weights (GRU.fromShared). Thread-safe.
 std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::vector<DirectionWeights>& weights,
                                           const KernelTable& kernels);
+// shared_model with the hash given, for the tests of a collision.
+std::shared_ptr<const Model> shared_model_hashed(const GruConfig& config, const std::vector<DirectionWeights>& weights,
+                                                 const KernelTable& kernels, uint64_t hash_a, uint64_t hash_b);
 
 // The machine's FMA throughput in GFLOP/s on `threads` threads, from the kernel table's FMA loop
 // run for about `seconds`: the ceiling the benchmark quotes beside the GRU's own figures.

@@ -49,25 +49,34 @@ std::mutex& table_mutex() {
   return m;
 }
 
-std::map<Key, std::weak_ptr<const Model>>& table() {
-  static auto* t = new std::map<Key, std::weak_ptr<const Model>>();  // never destroyed: used at exit by finalizers
+// Entries by key; weights of one key that differ (a collision) each have their own entry.
+std::multimap<Key, std::weak_ptr<const Model>>& table() {
+  static auto* t = new std::multimap<Key, std::weak_ptr<const Model>>();  // never destroyed: used at exit by finalizers
   return *t;
+}
+
+void check_weights(const GruConfig& config, const std::vector<DirectionWeights>& weights) {
+  check_config(config);
+  const int64_t D = config.num_directions;
+  if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
+    throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
+                                      " layer-directions, got " + std::to_string(weights.size()));
+  for (size_t k = 0; k < weights.size(); k++) {
+    const DirectionWeights& w = weights[k];
+    if (!w.w_ih || !w.w_hh || (config.bias && (!w.b_ih || !w.b_hh)))
+      throw Error("ERR_STATE_DICT", "weights[" + std::to_string(k) + "]: a parameter is missing");
+  }
 }
 
 }  // namespace
 
 std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::vector<DirectionWeights>& weights,
                                           const KernelTable& kernels) {
-  check_config(config);
+  check_weights(config, weights);
   const int64_t H = config.hidden_size, D = config.num_directions;
-  if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
-    throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
-                                      " layer-directions, got " + std::to_string(weights.size()));
   Fingerprint f;
   for (size_t k = 0; k < weights.size(); k++) {
     const DirectionWeights& w = weights[k];
-    if (!w.w_ih || !w.w_hh || (config.bias && (!w.b_ih || !w.b_hh)))
-      throw Error("ERR_STATE_DICT", "weights[" + std::to_string(k) + "]: a parameter is missing");
     const int64_t I = int64_t(k) < D ? config.input_size : D * H;
     f.add(w.w_ih, 3 * H * I);
     f.add(w.w_hh, 3 * H * H);
@@ -76,16 +85,26 @@ std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::ve
       f.add(w.b_hh, 3 * H);
     }
   }
+  return shared_model_hashed(config, weights, kernels, f.a, f.b);
+}
+
+std::shared_ptr<const Model> shared_model_hashed(const GruConfig& config, const std::vector<DirectionWeights>& weights,
+                                                 const KernelTable& kernels, uint64_t hash_a, uint64_t hash_b) {
+  check_weights(config, weights);
   const Key key{config.input_size, config.hidden_size, config.num_layers, config.num_directions, config.reset_after,
-                config.bias, &kernels, f.a, f.b};
+                config.bias, &kernels, hash_a, hash_b};
+  // Packed before the lock is taken, so one caller's packing never holds up another's lookup; when
+  // the table has these weights already, this copy only serves to compare and is dropped.
+  auto model = std::make_shared<const Model>(config, weights, kernels);
   std::lock_guard<std::mutex> lock(table_mutex());
   auto& t = table();
   // Drop the entries whose models are gone, so the table does not grow with every model ever shared.
   for (auto it = t.begin(); it != t.end();) it = it->second.expired() ? t.erase(it) : std::next(it);
-  if (auto it = t.find(key); it != t.end())
-    if (std::shared_ptr<const Model> model = it->second.lock()) return model;
-  auto model = std::make_shared<const Model>(config, weights, kernels);
-  t[key] = model;
+  const auto [first, last] = t.equal_range(key);
+  for (auto it = first; it != last; ++it)
+    if (std::shared_ptr<const Model> held = it->second.lock())
+      if (held->same_packing(*model)) return held;
+  t.emplace(key, model);
   return model;
 }
 

@@ -344,6 +344,36 @@ int main() {
     std::printf("%s %d callers x %d take-run-drop rounds through shared_model (entries expiring and created again): "
                 "a held model is the one found, with its key's bits\n",
                 bad.count == 0 ? "ok  " : "FAIL", kCallers, churn);
+
+    // A hash collision (forced: every lookup given the same hash): weights one bit apart still get
+    // models of their own, each with its own bits, and equal weights still share one.
+    Mismatches collide;
+    std::vector<std::vector<std::shared_ptr<const Model>>> got(kCallers);
+    run_callers([&](int caller) {
+      for (int i = 0; i < 8; i++) {
+        const ref_gru::Params<float>& w = (i + caller) % 2 ? w1 : w0;
+        got[size_t(caller)].push_back(shared_model_hashed(small, ref_gru::views(w), best, 42, 42));
+      }
+    });
+    const Model* by_weights[2] = {nullptr, nullptr};
+    for (int caller = 0; caller < kCallers; caller++)
+      for (int i = 0; i < 8; i++) {
+        const int which = (i + caller) % 2;
+        const Model* m = got[size_t(caller)][size_t(i)].get();
+        if (!by_weights[which]) by_weights[which] = m;
+        if (m != by_weights[which]) collide.add(check::format("caller %d: weights %d got another model", caller, which));
+      }
+    if (by_weights[0] == by_weights[1]) collide.add("weights one bit apart share a model under one hash");
+    for (int which = 0; which < 2 && by_weights[0] != by_weights[1]; which++) {
+      const std::string diff = compare(
+          ref_gru::flatten(ref_gru::run_engine(*by_weights[which], probe, nullptr, nullptr, default_pool(), 1, false)),
+          want[size_t(which)]);
+      if (!diff.empty()) collide.add(check::format("weights %d under a colliding hash: forward %s", which, diff.c_str()));
+    }
+    EXPECT(collide.count == 0, "shared_model under a hash collision: %d wrong; first: %s", collide.count,
+           collide.first.c_str());
+    std::printf("%s %d callers x 8 lookups of two weight sets one bit apart under one hash: a model for each\n",
+                collide.count == 0 ? "ok  " : "FAIL", kCallers);
   }
   return check::finish("concurrency");
 }
