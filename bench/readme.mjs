@@ -86,6 +86,13 @@ function serveSection(serve) {
     `I = ${o.I} (${o.body}, ${o.bodyBytes} bytes), H = ${o.H}. Latencies in ms, as autocannon sees them:`);
   lines.push('');
   lines.push(serveTable(serve));
+  const e = serve.engine;
+  if (e) {
+    lines.push('');
+    lines.push(`The engine alone, in the bench's process with no HTTP: ${e.sequences} of these sequences as one batch run at ` +
+      `${e.batchedSeqPerSec.toFixed(0)} sequences/s, and as ${e.sequences} separate \`forwardAsync\` calls in flight at once at ` +
+      `${e.separateSeqPerSec.toFixed(0)}/s (medians of ${e.rounds} rounds): **${e.ratio.toFixed(2)}×** is the most batching can add here.`);
+  }
   return lines.join('\n');
 }
 

@@ -237,6 +237,37 @@ export function serveTable(report) {
   return lines.join('\n');
 }
 
+/**
+ * What batching can give the engine itself, with no HTTP: 64 sequences (the most connections) as one
+ * forwardAsync call of B = 64 against 64 forwardAsync calls of one sequence each, all in flight at
+ * once (what the server does with batching off). Medians of `rounds` alternating rounds.
+ */
+async function engineCeiling(GRU, rounds = 15) {
+  const B = 64;
+  const gru = new GRU({ inputSize: I, hiddenSize: H, seed: SEED });
+  const one = Array.from({ length: B }, (_, b) => ({ data: uniform(SEED + b, T * I), shape: [T, I] }));
+  const batch = new Float32Array(T * B * I);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) batch.set(one[b].data.subarray(t * I, (t + 1) * I), (t * B + b) * I);
+  const batched = [];
+  const separate = [];
+  for (let r = 0; r < rounds + 2; r++) {
+    let t0 = performance.now();
+    await gru.forwardAsync({ data: batch, shape: [T, B, I] });
+    const a = performance.now() - t0;
+    t0 = performance.now();
+    await Promise.all(one.map((x) => gru.forwardAsync(x)));
+    const b = performance.now() - t0;
+    if (r >= 2) {
+      batched.push(a);
+      separate.push(b);
+    }
+  }
+  const median = (xs) => xs.sort((p, q) => p - q)[xs.length >> 1];
+  const batchedSeqPerSec = (1000 * B) / median(batched);
+  const separateSeqPerSec = (1000 * B) / median(separate);
+  return { sequences: B, rounds, batchedSeqPerSec, separateSeqPerSec, ratio: batchedSeqPerSec / separateSeqPerSec };
+}
+
 export async function runServeBench(argv = process.argv.slice(2)) {
   const args = parseArgs(argv);
   const { default: autocannon } = await import('autocannon');
@@ -247,6 +278,9 @@ export async function runServeBench(argv = process.argv.slice(2)) {
   console.error(`serve bench · ${os.cpus()[0]?.model ?? 'cpu'} · ${os.availableParallelism()} cores · node ${process.version} · ` +
     `${args.body} bodies of ${request.body.length} bytes (T ${T}, I ${I}, H ${H})`);
 
+  const engine = await engineCeiling(GRU);
+  console.error(`engine alone (no HTTP): ${engine.sequences} sequences as one batch ${engine.batchedSeqPerSec.toFixed(0)}/s, ` +
+    `as ${engine.sequences} separate forwardAsync calls ${engine.separateSeqPerSec.toFixed(0)}/s: ${engine.ratio.toFixed(2)}×`);
   const settings = {};
   for (const batching of [true, false]) {
     settings[batching ? 'on' : 'off'] = await runSetting(autocannon, batching, request, args);
@@ -271,6 +305,7 @@ export async function runServeBench(argv = process.argv.slice(2)) {
       uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
       fastgruThreads: settings.on.health.backend.threads,
     },
+    engine,
     rows: [...settings.on.rows, ...settings.off.rows],
   };
   const dir = `${ROOT}bench/results/`;
