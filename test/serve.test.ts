@@ -140,6 +140,8 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       expect((settled[3] as PromiseRejectedResult).reason).toBeInstanceOf(ArgumentError);
       expectBitwise((settled[0] as PromiseFulfilledResult<{ output: Tensor }>).value.output.data, alone(gru, good[0]).output.data, 'good 0');
       expectBitwise((settled[4] as PromiseFulfilledResult<{ output: Tensor }>).value.output.data, alone(gru, good[1]).output.data, 'good 1');
+      // The bad ones are refused when run() checks them: never accepted, so neither failed nor aborted.
+      expect(batcher.stats()).toMatchObject({ requests: 2, completed: 2, failed: 0, aborted: 0, closed: 0 });
     });
 
     it('rejects with ERR_QUEUE_FULL beyond maxQueue, and runs everything it accepted', async () => {
@@ -176,6 +178,8 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       const already = new AbortController();
       already.abort();
       await expect(batcher.run(x, null, { signal: already.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+      // Counted as aborted, not failed; the one aborted before the call was never accepted.
+      expect(batcher.stats()).toMatchObject({ requests: 2, completed: 1, aborted: 1, failed: 0, closed: 0 });
     });
 
     it('close() drains by default, or rejects what waits with ERR_CLOSED; later runs are rejected', async () => {
@@ -194,7 +198,7 @@ describe.each(backends)('serving on the %s backend', (backend) => {
         expect(s.status).toBe('rejected');
         expect((s as PromiseRejectedResult).reason.code).toBe('ERR_CLOSED');
       }
-      expect(dropping.stats().failed).toBe(2);
+      expect(dropping.stats()).toMatchObject({ closed: 2, failed: 0, aborted: 0 });
     });
 
     it('checks its options', () => {

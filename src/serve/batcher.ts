@@ -99,7 +99,7 @@ export class Batcher {
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
   private closed = false;
   private readonly idle: Array<() => void> = [];
-  private readonly counts = { requests: 0, completed: 0, failed: 0, rejectedQueueFull: 0, batches: 0 };
+  private readonly counts = { requests: 0, completed: 0, failed: 0, aborted: 0, closed: 0, rejectedQueueFull: 0, batches: 0 };
   private readonly sizes = new Window(1024);
   private readonly latency = new Window(4096);
   private readonly waited = new Window(4096);
@@ -174,7 +174,7 @@ export class Batcher {
     this.closed = true;
     if (!drain) {
       for (const request of this.queue.splice(0)) {
-        this.settle(request, new ClosedError('the batcher was closed before this request ran'));
+        this.settle(request, new ClosedError('the batcher was closed before this request ran'), 'closed');
       }
     }
     this.clearTimer();
@@ -236,7 +236,7 @@ export class Batcher {
           const at = this.queue.indexOf(request);
           if (at < 0) return; // already running: it completes
           this.queue.splice(at, 1);
-          this.settle(request, abortedError(signal));
+          this.settle(request, abortedError(signal), 'aborted');
           this.wakeIdle();
         };
         signal.addEventListener('abort', request.onAbort, { once: true });
@@ -310,7 +310,7 @@ export class Batcher {
     const now = performance.now();
     requests.forEach((r, i) => {
       const outcome = outcomes[i];
-      if (!outcome.ok) return this.settle(r, outcome.error);
+      if (!outcome.ok) return this.settle(r, outcome.error, 'failed');
       this.counts.completed++;
       this.latency.push(now - r.arrived);
       r.resolve(outcome.value);
@@ -347,8 +347,9 @@ export class Batcher {
     });
   }
 
-  private settle(request: Request, error: unknown): void {
-    this.counts.failed++;
+  /** Rejects an accepted request, counted by why: its run failed, its signal aborted it, or close. */
+  private settle(request: Request, error: unknown, why: 'failed' | 'aborted' | 'closed'): void {
+    this.counts[why]++;
     if (request.signal && request.onAbort) request.signal.removeEventListener('abort', request.onAbort);
     request.reject(withCallerStack(error, request.stack));
   }

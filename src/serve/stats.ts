@@ -46,8 +46,12 @@ export interface BatcherStats {
   readonly requests: number;
   /** Requests that resolved. */
   readonly completed: number;
-  /** Requests that were accepted and then rejected (aborted, closed, or a failed run). */
+  /** Requests whose run failed (a bad input fails alone; an engine error fails its batch). */
   readonly failed: number;
+  /** Requests whose signal aborted them before their batch started (ERR_ABORTED). */
+  readonly aborted: number;
+  /** Requests still queued when close({ drain: false }) rejected them (ERR_CLOSED). */
+  readonly closed: number;
   /** Requests turned away because the queue was full. */
   readonly rejectedQueueFull: number;
   /** Batches run. */

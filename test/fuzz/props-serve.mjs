@@ -131,6 +131,11 @@ const batcherRun = {
     if (after.ok || after.error?.code !== 'ERR_CLOSED') fail('wrong-acceptance', `run after close(): ${after.ok ? 'resolved' : show(after.error)}, expected ERR_CLOSED`);
     const st = batcher.stats();
     if (st.queued !== 0 || st.inFlight !== 0) fail('wrong-result', `stats after close: queued ${st.queued}, inFlight ${st.inFlight}`);
+    // Nothing lost: every accepted request resolved, failed, was aborted or was rejected by close.
+    if (st.requests !== st.completed + st.failed + st.aborted + st.closed) {
+      fail('wrong-result', `stats after close: ${st.requests} requests, but ${st.completed} completed + ${st.failed} failed + ` +
+        `${st.aborted} aborted + ${st.closed} closed`);
+    }
   },
 };
 
