@@ -6,7 +6,7 @@
  * produces what the reference implementation produces for float32 tensors.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -444,6 +444,32 @@ function shortRead(source: string): FastGruError {
   });
 }
 
+/** readSync's and FileHandle.read's arguments, in the order both take them. */
+type FileRead = [buffer: Uint8Array, offset: number, length: number, position: number];
+
+/**
+ * readSteps for an open file: each step as reads of at most CHUNK bytes, each answered with the
+ * number of bytes read, so the synchronous and asynchronous readers differ only in the call.
+ */
+function* fileReads(stat: Stats, path: string, select: (name: string) => boolean): Generator<FileRead, SafetensorsContents, number> {
+  if (!stat.isFile()) throw argError(ArgumentError, 'path', 'a regular file', `${JSON.stringify(path)} (not a regular file)`, { gotIsText: true });
+  const source = `safetensors file ${JSON.stringify(path)}`;
+  const scratch = new Scratch();
+  const steps = readSteps(stat.size, source, select);
+  let step = steps.next();
+  while (!step.done) {
+    const { position, length, into } = step.value;
+    const target = into ?? scratch.get(length);
+    for (let done = 0; done < length;) {
+      const got = yield [target, done, Math.min(CHUNK, length - done), position + done];
+      if (got === 0) throw shortRead(source);
+      done += got;
+    }
+    step = steps.next(into ? undefined : target);
+  }
+  return step.value;
+}
+
 /** Reads a safetensors file; like readSafetensors but reading only the header and the selected tensors. */
 export function readSafetensorsFileSync(path: string, options?: ReadSafetensorsOptions): SafetensorsContents {
   checkPath(path);
@@ -455,23 +481,10 @@ export function readSafetensorsFileSync(path: string, options?: ReadSafetensorsO
     throw fileError(path, 'a readable safetensors file', error);
   }
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw argError(ArgumentError, 'path', 'a regular file', `${JSON.stringify(path)} (not a regular file)`, { gotIsText: true });
-    const source = `safetensors file ${JSON.stringify(path)}`;
-    const scratch = new Scratch();
-    const steps = readSteps(stat.size, source, select);
-    let step = steps.next();
-    while (!step.done) {
-      const { position, length, into } = step.value;
-      const target = into ?? scratch.get(length);
-      for (let done = 0; done < length;) {
-        const got = readSync(fd, target, done, Math.min(CHUNK, length - done), position + done);
-        if (got === 0) throw shortRead(source);
-        done += got;
-      }
-      step = steps.next(into ? undefined : target);
-    }
-    return step.value;
+    const reads = fileReads(fstatSync(fd), path, select);
+    let read = reads.next();
+    while (!read.done) read = reads.next(readSync(fd, ...read.value));
+    return read.value;
   } finally {
     closeSync(fd);
   }
@@ -488,23 +501,10 @@ export async function readSafetensorsFile(path: string, options?: ReadSafetensor
     throw fileError(path, 'a readable safetensors file', error);
   }
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw argError(ArgumentError, 'path', 'a regular file', `${JSON.stringify(path)} (not a regular file)`, { gotIsText: true });
-    const source = `safetensors file ${JSON.stringify(path)}`;
-    const scratch = new Scratch();
-    const steps = readSteps(stat.size, source, select);
-    let step = steps.next();
-    while (!step.done) {
-      const { position, length, into } = step.value;
-      const target = into ?? scratch.get(length);
-      for (let done = 0; done < length;) {
-        const { bytesRead } = await handle.read(target, done, Math.min(CHUNK, length - done), position + done);
-        if (bytesRead === 0) throw shortRead(source);
-        done += bytesRead;
-      }
-      step = steps.next(into ? undefined : target);
-    }
-    return step.value;
+    const reads = fileReads(await handle.stat(), path, select);
+    let read = reads.next();
+    while (!read.done) read = reads.next((await handle.read(...read.value)).bytesRead);
+    return read.value;
   } finally {
     await handle.close();
   }
