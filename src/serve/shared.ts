@@ -1,23 +1,16 @@
 /**
  * Weights shared between worker_threads: `gru.share()` copies a model's parameters once into a
  * SharedArrayBuffer; `GRU.fromShared(shared)` in any worker builds a model whose parameters are
- * views of that buffer (no copy), read-only. The native backend packs them once per process: the
- * models built from one share (with the same content) use one packed copy.
+ * views of that buffer (no copy), read-only. The native backend keeps one packed copy per process:
+ * the models built from one share (with the same content) use it.
  */
 import { argError, ArgumentError } from '../errors.js';
+import type { GRUOptions } from '../gru.js';
 import { sizeOf } from '../tensor.js';
 
-/** The options a shared model carries (the rest, backend and threads, are each worker's choice). */
-export interface SharedOptions {
-  readonly inputSize: number;
-  readonly hiddenSize: number;
-  readonly numLayers: number;
-  readonly bidirectional: boolean;
-  readonly batchFirst: boolean;
-  readonly bias: boolean;
-  readonly resetAfter: boolean;
-  readonly dropout: number;
-}
+/** The options a shared model carries, all set (the rest, backend, threads and seed, are each worker's choice). */
+export type SharedOptions = Readonly<Required<Pick<GRUOptions,
+  'inputSize' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'batchFirst' | 'bias' | 'resetAfter' | 'dropout'>>>;
 
 /** What `gru.share()` returns: plain data that postMessage passes to workers without copying the buffer. */
 export interface SharedGRU {
