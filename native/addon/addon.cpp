@@ -515,19 +515,22 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
         fail("ERR_SHAPE", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks (numLayers - 1)", std::to_string(list.Length()));
       for (uint32_t l = 0; l < list.Length(); l++) mask_values.push_back(list.Get(l));
     }
-    const Call call = read_call(info, 7);
+    // Checks the arguments and takes their pointers: once to size the results, and again after the
+    // allocations, which run JS (a buffer may have been detached or replaced meanwhile).
     std::vector<const float*> masks;
-    for (size_t l = 0; l < mask_values.size(); l++)
-      masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
+    auto read = [&]() {
+      const Call call = read_call(info, 7);
+      masks.clear();
+      for (size_t l = 0; l < mask_values.size(); l++)
+        masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
+      return call;
+    };
+    const Call call = read();
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     const int64_t floats = model_->tape_floats(call.batch, !masks.empty());
     Napi::Float32Array memory = new_floats(env, floats);
-    // The allocations ran JS: read the inputs' pointers again.
-    Call again = read_call(info, 7);
-    masks.clear();
-    for (size_t l = 0; l < mask_values.size(); l++)
-      masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", again.sizes.output).data);
+    const Call again = read();
     fastgru::Arena arena(data_of(memory), floats);
     std::unique_ptr<fastgru::Tape> tape =
         model_->forward_train(again.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
@@ -560,8 +563,13 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
     if (tw->model() != model_.get()) fail("ERR_ARGUMENT", "tape", "a tape of this model", "a tape of another model");
     const Call& call = tw->call();
     const fastgru::GruConfig& c = model_->config();
-    to_floats_or_null(info[1], "dOutput", call.sizes.output);
-    to_floats_or_null(info[2], "dHidden", call.sizes.h);
+    // Checks the upstream gradients and takes their pointers: before the allocations, and again
+    // after them (they run JS).
+    auto upstream = [&]() {
+      return std::make_pair(to_floats_or_null(info[1], "dOutput", call.sizes.output).data,
+                            to_floats_or_null(info[2], "dHidden", call.sizes.h).data);
+    };
+    upstream();
     const int threads = int(to_int(info[3], "threads", 1, 1024));
     const int D = c.num_directions;
     const int64_t H = c.hidden_size;
@@ -591,9 +599,7 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
       grads.Set(uint32_t(k), g);
       outs.push_back(o);
     }
-    // The allocations ran JS: take the gradients' pointers after them.
-    const float* d_out = to_floats_or_null(info[1], "dOutput", call.sizes.output).data;
-    const float* d_hid = to_floats_or_null(info[2], "dHidden", call.sizes.h).data;
+    const auto [d_out, d_hid] = upstream();
     model_->backward(*tw->tape(), d_out, d_hid, data_of(d_input), data_of(d_h0), outs, fastgru::default_pool(),
                      threads);
     Napi::Object result = Napi::Object::New(env);
