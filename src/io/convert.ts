@@ -81,6 +81,19 @@ export interface ToOptions {
 /** Gate block g of ours (r, z, n) is block PERM[g] of Keras's and ONNX's (z, r, h), and back. */
 const PERM = [1, 0, 2] as const;
 
+/**
+ * Gate row blocks of a [3H, cols] matrix (a vector when cols is 1) from ours (r, z, n) to Keras's
+ * and ONNX's (z, r, h). The permutation is its own inverse, so the same call converts back.
+ */
+function permuteGates(src: Float32Array, srcOffset: number, out: Float32Array, outOffset: number, H: number, cols = 1): void {
+  const s = bitsOf(src);
+  const o = bitsOf(out);
+  for (let g = 0; g < 3; g++) {
+    const from = srcOffset + g * H * cols;
+    o.set(s.subarray(from, from + H * cols), outOffset + PERM[g] * H * cols);
+  }
+}
+
 /** One direction of one layer in our layout. */
 interface Direction {
   wIh: Float32Array;
@@ -233,42 +246,31 @@ function readStateDict(stateDict: unknown): { shape: ReturnType<typeof inferGruO
 // Keras
 // ---------------------------------------------------------------------------------------------
 
-/** Keras [rows, 3H] (gate column blocks z, r, h) to ours [3H, rows] (gate row blocks r, z, n). */
-function fromKerasMatrix(src: Float32Array, rows: number, H: number): Float32Array {
+/** Which way convertKerasMatrix goes. */
+type KerasDirection = 'fromKeras' | 'toKeras';
+
+/**
+ * Keras [rows, 3H] (gate column blocks z, r, h) to ours [3H, rows] (gate row blocks r, z, n), or
+ * back: unit j of our gate g is our row g·H + j and Keras's column PERM[g]·H + j.
+ */
+function convertKerasMatrix(src: Float32Array, rows: number, H: number, direction: KerasDirection): Float32Array {
   const out = new Float32Array(3 * H * rows);
   const s = bitsOf(src);
   const o = bitsOf(out);
+  const toKeras = direction === 'toKeras';
+  // One unit's values are consecutive in ours (a row) and 3H apart in Keras's (a column).
+  const srcStep = toKeras ? 1 : 3 * H;
+  const outStep = toKeras ? 3 * H : 1;
   for (let g = 0; g < 3; g++) {
     for (let j = 0; j < H; j++) {
-      const column = PERM[g] * H + j;
-      const row = (g * H + j) * rows;
-      for (let i = 0; i < rows; i++) o[row + i] = s[i * 3 * H + column];
+      const ours = (g * H + j) * rows;
+      const keras = PERM[g] * H + j;
+      const from = toKeras ? ours : keras;
+      const to = toKeras ? keras : ours;
+      for (let i = 0; i < rows; i++) o[to + i * outStep] = s[from + i * srcStep];
     }
   }
   return out;
-}
-
-function toKerasMatrix(src: Float32Array, rows: number, H: number): Float32Array {
-  const out = new Float32Array(3 * H * rows);
-  const s = bitsOf(src);
-  const o = bitsOf(out);
-  for (let g = 0; g < 3; g++) {
-    for (let j = 0; j < H; j++) {
-      const column = PERM[g] * H + j;
-      const row = (g * H + j) * rows;
-      for (let i = 0; i < rows; i++) o[i * 3 * H + column] = s[row + i];
-    }
-  }
-  return out;
-}
-
-/** Permutes gate blocks of H values (r, z, n <-> z, r, h: the permutation is its own inverse). */
-function permuteGates(src: Float32Array, srcOffset: number, out: Float32Array, outOffset: number, H: number): void {
-  const s = bitsOf(src);
-  const o = bitsOf(out);
-  for (let g = 0; g < 3; g++) {
-    for (let j = 0; j < H; j++) o[outOffset + PERM[g] * H + j] = s[srcOffset + g * H + j];
-  }
 }
 
 interface KerasCell {
@@ -363,8 +365,8 @@ export function fromKeras(layers: KerasGruLayer | readonly KerasGruLayer[], opti
   const directions = cells.map((cell, index): Direction => {
     const input = index < D ? I : D * H;
     const dir: Direction = {
-      wIh: fromKerasMatrix(cell.kernel.data, input, H),
-      wHh: fromKerasMatrix(cell.recurrent.data, H, H),
+      wIh: convertKerasMatrix(cell.kernel.data, input, H, 'fromKeras'),
+      wHh: convertKerasMatrix(cell.recurrent.data, H, H, 'fromKeras'),
       bIh: bias ? new Float32Array(3 * H) : null,
       bHh: bias ? new Float32Array(3 * H) : null,
     };
@@ -398,8 +400,8 @@ export function toKeras(stateDict: StateDictLike, options: ToOptions): Array<Ker
   const cells = directions.map((dir, index): KerasGruWeights<Tensor> => {
     const input = index < D ? I : D * H;
     const cell: KerasGruWeights<Tensor> = {
-      kernel: { data: toKerasMatrix(dir.wIh, input, H), shape: Object.freeze([input, 3 * H]) },
-      recurrent_kernel: { data: toKerasMatrix(dir.wHh, H, H), shape: Object.freeze([H, 3 * H]) },
+      kernel: { data: convertKerasMatrix(dir.wIh, input, H, 'toKeras'), shape: Object.freeze([input, 3 * H]) },
+      recurrent_kernel: { data: convertKerasMatrix(dir.wHh, H, H, 'toKeras'), shape: Object.freeze([H, 3 * H]) },
     };
     if (dir.bIh && dir.bHh) {
       if (resetAfter) {
@@ -435,16 +437,6 @@ export function toKeras(stateDict: StateDictLike, options: ToOptions): Array<Ker
 // ---------------------------------------------------------------------------------------------
 // ONNX
 // ---------------------------------------------------------------------------------------------
-
-/** Ours [3H, cols] (rows r, z, n) <-> ONNX's [3H, cols] (rows z, r, h), for one direction. */
-function permuteRows(src: Float32Array, srcOffset: number, out: Float32Array, outOffset: number, H: number, cols: number): void {
-  const s = bitsOf(src);
-  const o = bitsOf(out);
-  for (let g = 0; g < 3; g++) {
-    const from = srcOffset + g * H * cols;
-    o.set(s.subarray(from, from + H * cols), outOffset + PERM[g] * H * cols);
-  }
-}
 
 const ONNX_KEYS = ['W', 'R', 'B', 'linear_before_reset', 'direction', 'hidden_size'] as const;
 
@@ -533,8 +525,8 @@ export function fromOnnx(nodes: OnnxGruWeights | readonly OnnxGruWeights[], opti
         bIh: bias ? new Float32Array(3 * H) : null,
         bHh: bias ? new Float32Array(3 * H) : null,
       };
-      permuteRows(node.W.data, d * 3 * H * input, dir.wIh, 0, H, input);
-      permuteRows(node.R.data, d * 3 * H * H, dir.wHh, 0, H, H);
+      permuteGates(node.W.data, d * 3 * H * input, dir.wIh, 0, H, input);
+      permuteGates(node.R.data, d * 3 * H * H, dir.wHh, 0, H, H);
       if (node.B && dir.bIh && dir.bHh) {
         permuteGates(node.B.data, d * 6 * H, dir.bIh, 0, H);
         permuteGates(node.B.data, d * 6 * H + 3 * H, dir.bHh, 0, H);
@@ -566,8 +558,8 @@ export function toOnnx(stateDict: StateDictLike, options: ToOptions): OnnxGruNod
     const B = shape.bias ? new Float32Array(D * 6 * H) : null;
     for (let d = 0; d < D; d++) {
       const dir = directions[k * D + d];
-      permuteRows(dir.wIh, 0, W, d * 3 * H * input, H, input);
-      permuteRows(dir.wHh, 0, R, d * 3 * H * H, H, H);
+      permuteGates(dir.wIh, 0, W, d * 3 * H * input, H, input);
+      permuteGates(dir.wHh, 0, R, d * 3 * H * H, H, H);
       if (B && dir.bIh && dir.bHh) {
         permuteGates(dir.bIh, 0, B, d * 6 * H, H);
         permuteGates(dir.bHh, 0, B, d * 6 * H + 3 * H, H);
