@@ -48,7 +48,9 @@ SUPP
 ctest --test-dir "$dir" --show-only=json-v1 > "$dir/valgrind/tests.json"
 node - "$dir/valgrind" "$limit" "$@" <<'EOF'
 const fs = require('node:fs');
-const [out, limit, ...only] = process.argv.slice(2);
+const [outArg, limit, ...only] = process.argv.slice(2);
+// Absolute: each test runs in its own working directory (ctest's WORKING_DIRECTORY).
+const out = require('node:path').resolve(outArg);
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 const { tests } = JSON.parse(fs.readFileSync(`${out}/tests.json`, 'utf8'));
 const unknown = only.filter((n) => !tests.some((t) => t.name === n));
