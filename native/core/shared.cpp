@@ -55,24 +55,32 @@ std::multimap<Key, std::weak_ptr<const Model>>& table() {
   return *t;
 }
 
-void check_weights(const GruConfig& config, const std::vector<DirectionWeights>& weights) {
-  check_config(config);
-  const int64_t D = config.num_directions;
-  if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
-    throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
-                                      " layer-directions, got " + std::to_string(weights.size()));
-  for (size_t k = 0; k < weights.size(); k++) {
-    const DirectionWeights& w = weights[k];
-    if (!w.w_ih || !w.w_hh || (config.bias && (!w.b_ih || !w.b_hh)))
-      throw Error("ERR_STATE_DICT", "weights[" + std::to_string(k) + "]: a parameter is missing");
-  }
+// The table's model for `model`'s configuration, kernels and packed bytes: an equal one already
+// there, or `model`, entered. The hash only narrows the search; equality is byte for byte.
+std::shared_ptr<const Model> intern(std::shared_ptr<const Model> model, uint64_t hash_a, uint64_t hash_b) {
+  const GruConfig& c = model->config();
+  const Key key{c.input_size, c.hidden_size, c.num_layers, c.num_directions, c.reset_after, c.bias,
+                &model->kernels(), hash_a, hash_b};
+  std::lock_guard<std::mutex> lock(table_mutex());
+  auto& t = table();
+  // Drop the entries whose models are gone, so the table does not grow with every model ever shared.
+  for (auto it = t.begin(); it != t.end();) it = it->second.expired() ? t.erase(it) : std::next(it);
+  const auto [first, last] = t.equal_range(key);
+  for (auto it = first; it != last; ++it)
+    if (std::shared_ptr<const Model> held = it->second.lock())
+      if (held->same_packing(*model)) return held;
+  t.emplace(key, model);
+  return model;
 }
 
 }  // namespace
 
+// The caller's weights are packed first, outside the table's lock (the Model constructor also
+// checks them), so one caller's packing never holds up another's lookup; when the table has these
+// weights already, this copy only serves to compare and is dropped.
 std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::vector<DirectionWeights>& weights,
                                           const KernelTable& kernels) {
-  check_weights(config, weights);
+  auto model = std::make_shared<const Model>(config, weights, kernels);
   const int64_t H = config.hidden_size, D = config.num_directions;
   Fingerprint f;
   for (size_t k = 0; k < weights.size(); k++) {
@@ -85,27 +93,12 @@ std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::ve
       f.add(w.b_hh, 3 * H);
     }
   }
-  return shared_model_hashed(config, weights, kernels, f.a, f.b);
+  return intern(std::move(model), f.a, f.b);
 }
 
 std::shared_ptr<const Model> shared_model_hashed(const GruConfig& config, const std::vector<DirectionWeights>& weights,
                                                  const KernelTable& kernels, uint64_t hash_a, uint64_t hash_b) {
-  check_weights(config, weights);
-  const Key key{config.input_size, config.hidden_size, config.num_layers, config.num_directions, config.reset_after,
-                config.bias, &kernels, hash_a, hash_b};
-  // Packed before the lock is taken, so one caller's packing never holds up another's lookup; when
-  // the table has these weights already, this copy only serves to compare and is dropped.
-  auto model = std::make_shared<const Model>(config, weights, kernels);
-  std::lock_guard<std::mutex> lock(table_mutex());
-  auto& t = table();
-  // Drop the entries whose models are gone, so the table does not grow with every model ever shared.
-  for (auto it = t.begin(); it != t.end();) it = it->second.expired() ? t.erase(it) : std::next(it);
-  const auto [first, last] = t.equal_range(key);
-  for (auto it = first; it != last; ++it)
-    if (std::shared_ptr<const Model> held = it->second.lock())
-      if (held->same_packing(*model)) return held;
-  t.emplace(key, model);
-  return model;
+  return intern(std::make_shared<const Model>(config, weights, kernels), hash_a, hash_b);
 }
 
 }  // namespace fastgru
