@@ -9,10 +9,9 @@
  *
  * FLOPs: forward = 2·T·B·3H·(I + H) per layer and direction; forward+backward = 3× forward.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
+import { input, machineLine, median, runHeader, writeResult } from './common.mjs';
 
 export const SHAPES = {
   stream: { T: 100, B: 1, I: 64, H: 256 },
@@ -40,24 +39,6 @@ function parseArgs(argv) {
   for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`unknown form ${f}; known: after (resetAfter true), before`);
   for (const s of args.shapes) if (!(s in SHAPES)) throw new Error(`unknown shape ${s}; known: ${Object.keys(SHAPES).join(', ')}`);
   return args;
-}
-
-/** @param {number[]} xs */
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** A deterministic input, so every run and backend sees the same numbers. */
-function input(n, seed) {
-  const x = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return x;
 }
 
 /**
@@ -117,7 +98,7 @@ export async function runBench(argv = process.argv.slice(2)) {
   const info = backendInfo();
   const list = engines(info);
   const rows = [];
-  console.log(`fastgru bench · ${os.cpus()[0]?.model ?? 'cpu'} · ${os.availableParallelism()} cores · node ${process.version}`);
+  console.log(`fastgru bench · ${machineLine()}`);
   console.log(`backend info: ${JSON.stringify(info)}`);
   let peak = null;
   if (info.backend === 'native') {
@@ -165,20 +146,8 @@ export async function runBench(argv = process.argv.slice(2)) {
         `${((100 * g) / peak[info.threads]).toFixed(0)}% of the FMA peak`);
     }
   }
-  const report = {
-    date: new Date().toISOString(),
-    command: `node bench/bench.mjs ${argv.join(' ')}`.trim(),
-    cpu: os.cpus()[0]?.model,
-    cores: os.availableParallelism(),
-    node: process.version,
-    backendInfo: info,
-    fmaPeakGflops: peak,
-    rows,
-  };
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${args.out}.json`;
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  const report = { ...runHeader(`node bench/bench.mjs ${argv.join(' ')}`.trim()), backendInfo: info, fmaPeakGflops: peak, rows };
+  const file = writeResult(args.out, report);
   console.log(`\nwrote ${file}`);
   return report;
 }

@@ -17,18 +17,18 @@
  * FLOPs: forward = 2·T·B·3H·(I + H); forward+backward = 3× forward.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
 import { SHAPES, forwardFlops } from './bench.mjs';
+import { RESULTS, input, median, writeResult } from './common.mjs';
 import { writeChart } from './chart.mjs';
 import { ensurePeers } from './peers/install.mjs';
 import { gruModel, onnxWeights } from './peers/onnx.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const RESULTS = `${HERE}results/`;
 const TOLERANCE = 1e-4;
 
 const USAGE = `usage: node bench/peers.mjs [options]
@@ -91,23 +91,6 @@ function parseArgs(argv) {
   for (const s of args.shapes) if (!(s in SHAPES)) throw new Error(`unknown shape ${s}; known: ${Object.keys(SHAPES).join(', ')}`);
   for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`unknown form ${f}; known: after, before`);
   return args;
-}
-
-/** The same deterministic inputs as bench.mjs. */
-function input(n, seed) {
-  const x = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return x;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function maxAbsDiff(a, b) {
@@ -520,8 +503,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
     notes,
     cells,
   };
-  const file = `${RESULTS}${args.out}.json`;
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  const file = writeResult(args.out, report);
   console.log(`\nwrote ${file} (the run took ${report.elapsedSeconds} s; load average at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(', ')})`);
   const svg = writeChart(file, `${RESULTS}${args.out}.svg`);
   console.log(`wrote ${svg}`);

@@ -13,9 +13,10 @@
  * settings run with the same environment (UV_THREADPOOL_SIZE, FASTGRU_THREADS), one server process each.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { machineLine, median, runHeader, writeResult } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER = `${ROOT}examples/server/server.mjs`;
@@ -262,7 +263,6 @@ async function engineCeiling(GRU, rounds = 15) {
       separate.push(b);
     }
   }
-  const median = (xs) => xs.sort((p, q) => p - q)[xs.length >> 1];
   const batchedSeqPerSec = (1000 * B) / median(batched);
   const separateSeqPerSec = (1000 * B) / median(separate);
   return { sequences: B, rounds, batchedSeqPerSec, separateSeqPerSec, ratio: batchedSeqPerSec / separateSeqPerSec };
@@ -275,7 +275,7 @@ export async function runServeBench(argv = process.argv.slice(2)) {
   const x = uniform(SEED, T * I);
   const request = requestBody(x, args.body);
   const expected = new GRU({ inputSize: I, hiddenSize: H, seed: SEED }).forward({ data: x, shape: [T, I] }).hidden.data;
-  console.error(`serve bench · ${os.cpus()[0]?.model ?? 'cpu'} · ${os.availableParallelism()} cores · node ${process.version} · ` +
+  console.error(`serve bench · ${machineLine()} · ` +
     `${args.body} bodies of ${request.body.length} bytes (T ${T}, I ${I}, H ${H})`);
 
   const engine = await engineCeiling(GRU);
@@ -291,11 +291,7 @@ export async function runServeBench(argv = process.argv.slice(2)) {
     if (!same) throw new Error(`batching ${name}: the server's hidden state differs from gru.forward's`);
   }
   const report = {
-    date: new Date().toISOString(),
-    command: `node bench/serve.mjs ${argv.join(' ')}`.trim(),
-    cpu: os.cpus()[0]?.model,
-    cores: os.availableParallelism(),
-    node: process.version,
+    ...runHeader(`node bench/serve.mjs ${argv.join(' ')}`.trim()),
     backendInfo: settings.on.health.backend,
     options: {
       ...args,
@@ -308,11 +304,9 @@ export async function runServeBench(argv = process.argv.slice(2)) {
     engine,
     rows: [...settings.on.rows, ...settings.off.rows],
   };
-  const dir = `${ROOT}bench/results/`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}serve.json`, JSON.stringify(report, null, 2) + '\n');
+  const file = writeResult('serve', report);
   console.log(serveTable(report));
-  console.log(`\nwrote ${dir}serve.json`);
+  console.log(`\nwrote ${file}`);
   return report;
 }
 

@@ -12,10 +12,10 @@
  * forward, against the size of the parameters.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
+import { writeResult } from './common.mjs';
 
 const HERE = fileURLToPath(import.meta.url);
 const DIST = new URL('../dist/index.js', import.meta.url).href;
@@ -109,7 +109,7 @@ async function main() {
     process.stdout.write(JSON.stringify(result));
     return;
   }
-  writeFileSync(new URL('./results/workers.json', import.meta.url), `${JSON.stringify(result, null, 1)}\n`);
+  writeResult('workers', result, 1);
   const mb = (b) => (b / 2 ** 20).toFixed(0);
   console.log(`${args.workers} workers, hiddenSize ${args.hidden}, ${args.layers} layers: parameters ${mb(rows[0].paramBytes)} MiB, backend ${rows[0].backend}`);
   for (const r of rows) {

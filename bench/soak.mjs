@@ -13,9 +13,9 @@
  * the same 5% rule applies from the second report (the first interval is a warm-up) to the last.
  * Exits non-zero when a phase grows more than 5%. Writes bench/results/soak.json.
  */
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { GRU, Linear, SGD, backendInfo, clipGradNorm, softmaxCrossEntropy } from '../dist/index.js';
+import { input, writeResult } from './common.mjs';
 
 function parseArgs(argv) {
   const args = { forwardCalls: 1_000_000, mixedSeconds: 60, every: 10, limit: 0.05, out: true };
@@ -39,19 +39,9 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }
 
-function data(n, seed) {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
-
 async function forwardPhase(args) {
   const gru = new GRU({ inputSize: 8, hiddenSize: 16, numLayers: 2, seed: 1 });
-  const x = { data: data(5 * 2 * 8, 1), shape: [5, 2, 8] };
+  const x = { data: input(5 * 2 * 8, 1), shape: [5, 2, 8] };
   const warm = Math.max(1, Math.floor(args.forwardCalls * 0.05));
   const t0 = performance.now();
   for (let i = 0; i < warm; i++) gru.forward(x);
@@ -73,8 +63,8 @@ async function mixedPhase(args) {
   const head = new Linear({ inFeatures: H, outFeatures: V, seed: 3 });
   const opt = new SGD({ gru, head }, { lr: 0.1, momentum: 0.9 });
   const batcher = gru.batcher({ maxBatch: 16 });
-  const x = { data: data(10 * 4 * V, 4), shape: [10, 4, V] };
-  const seq = { data: data(7 * V, 5), shape: [7, V] };
+  const x = { data: input(10 * 4 * V, 4), shape: [10, 4, V] };
+  const seq = { data: input(7 * V, 5), shape: [7, V] };
   const targets = Array.from({ length: 40 }, (_, i) => i % V);
   const counts = { forward: 0, forwardAsync: 0, train: 0, session: 0, batcher: 0 };
   const reports = [];
@@ -125,7 +115,7 @@ const mixed = args.mixedSeconds > 0 ? await mixedPhase(args) : null;
 if (mixed) console.log(`mixed: RSS ${(100 * mixed.growth).toFixed(2)}% from the second report to the last`);
 const result = { date: new Date().toISOString(), command: 'npm run soak', cpu: os.cpus()[0]?.model, node: process.version,
   backendInfo: backendInfo(), options: args, forward, mixed };
-if (args.out) writeFileSync(new URL('./results/soak.json', import.meta.url), `${JSON.stringify(result, null, 1)}\n`);
+if (args.out) writeResult('soak', result, 1);
 const ok = forward.ok && (!mixed || mixed.ok);
 console.log(ok ? 'soak: memory flat (under 5% growth)' : 'soak: memory grew more than 5%');
 process.exit(ok ? 0 : 1);

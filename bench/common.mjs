@@ -1,0 +1,45 @@
+/**
+ * What the bench scripts share: the deterministic inputs, the median, the machine a run describes
+ * and the writing of bench/results/<name>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+/** n numbers in [-1, 1) from a linear congruential generator, so every run and library sees the same inputs. */
+export function input(n, seed) {
+  const x = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    x[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return x;
+}
+
+/** @param {number[]} xs */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The machine, as a bench's first line prints it: `cpu model · N cores · node vX`. */
+export function machineLine() {
+  return `${os.cpus()[0]?.model ?? 'cpu'} · ${os.availableParallelism()} cores · node ${process.version}`;
+}
+
+/** The head of a results file: when, the command, and the machine. */
+export function runHeader(command) {
+  return { date: new Date().toISOString(), command, cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version };
+}
+
+/** Writes bench/results/<name>.json (indented by `indent` spaces) and returns its path. */
+export function writeResult(name, report, indent = 2) {
+  mkdirSync(RESULTS, { recursive: true });
+  const file = `${RESULTS}${name}.json`;
+  writeFileSync(file, `${JSON.stringify(report, null, indent)}\n`);
+  return file;
+}
