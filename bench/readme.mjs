@@ -117,8 +117,7 @@ function workersSection(w) {
   return lines.join('\n');
 }
 
-function charLmSection(pair) {
-  const [ours, torch] = pair;
+function charLmSection(ours, torch) {
   const o = ours.options;
   const lines = [`Measured ${when(ours.date)} (${ours.cpu}, Node ${ours.node}, ${ours.backendInfo.backend} backend, ` +
     `${ours.backendInfo.threads} threads; PyTorch ${torch?.torch ?? '–'} with ${torch?.threads ?? '–'} threads) with ` +
@@ -155,7 +154,7 @@ for (const [name, file, section] of sources) {
 const charLm = `${ROOT}examples/char-lm/results/`;
 if (existsSync(`${charLm}fastgru.json`)) {
   const torch = existsSync(`${charLm}pytorch.json`) ? JSON.parse(readFileSync(`${charLm}pytorch.json`, 'utf8')) : null;
-  text = replaceSection(text, 'char-lm', charLmSection([JSON.parse(readFileSync(`${charLm}fastgru.json`, 'utf8')), torch]));
+  text = replaceSection(text, 'char-lm', charLmSection(JSON.parse(readFileSync(`${charLm}fastgru.json`, 'utf8')), torch));
   console.log(`README.md: char-lm figures from ${charLm}`);
 }
 writeFileSync(README, text);

@@ -39,7 +39,7 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }
 
-async function forwardPhase(args) {
+function forwardPhase(args) {
   const gru = new GRU({ inputSize: 8, hiddenSize: 16, numLayers: 2, seed: 1 });
   const x = { data: input(5 * 2 * 8, 1), shape: [5, 2, 8] };
   const warm = Math.max(1, Math.floor(args.forwardCalls * 0.05));
@@ -110,7 +110,7 @@ async function mixedPhase(args) {
 
 const args = parseArgs(process.argv.slice(2));
 console.log(`soak · ${os.cpus()[0]?.model} · node ${process.version} · ${JSON.stringify(backendInfo())}`);
-const forward = await forwardPhase(args);
+const forward = forwardPhase(args);
 const mixed = args.mixedSeconds > 0 ? await mixedPhase(args) : null;
 if (mixed) console.log(`mixed: RSS ${(100 * mixed.growth).toFixed(2)}% from the second report to the last`);
 const result = { date: new Date().toISOString(), command: 'npm run soak', cpu: os.cpus()[0]?.model, node: process.version,
