@@ -1,6 +1,6 @@
 // An HTTP inference server for one GRU, on node:http alone.
 //
-//   node examples/server/server.mjs [--port 8080] [--host 127.0.0.1] [--batching on|off] [--max-batch 64] [--max-delay-ms 1]
+//   node examples/server/server.mjs [--port 8080] [--host 127.0.0.1] [--batching on|off] [--max-batch 64] [--max-delay-ms 0]
 //
 // POST /predict runs one sequence: a JSON body {"x": [[...I], ...T rows], "h0"?: [[...H]]} answers
 // {"output": [...H, the last step], "hidden": [[...H]], "steps": T}; a binary body (T·I little-endian
