@@ -19,6 +19,7 @@
 // swapping the r and z rows of each of the 152 parameter gradients, made every one fail its check.
 import { describe, it, expect } from 'vitest';
 import { GRU, tensor, type GRUOptions, type StateDict, type Tensor } from '../src/index.js';
+import { prng, uniform } from './helpers/prng.mjs';
 
 const EPS = 1e-2;
 const ATOL = 2e-4;
@@ -31,23 +32,6 @@ const I = 3;
 const H = 3;
 /** Unsorted on purpose: one full, one shorter, one of length 1. */
 const LENGTHS = [2, 4, 1];
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(rand: () => number, n: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * scale;
-  return out;
-}
 
 function loss(result: { output: Tensor; hidden: Tensor }, dOut: Float32Array, dHid: Float32Array): number {
   let sum = 0;

@@ -7,6 +7,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { GRU, tensor, type GRUGradients, type StateDict, type Tensor } from '../src/index.js';
 import { expectBitwise, expectClose } from './helpers/compare.js';
+import { prng, uniform } from './helpers/prng.mjs';
 
 const RUNS = 100;
 
@@ -58,23 +59,6 @@ function caseArb({ lengths = 'maybe', bidirectional, B }: CaseShape = {}): fc.Ar
       const arb: fc.Arbitrary<number[] | null> = lengths === 'always' ? list : fc.option(list, { freq: 4 });
       return arb.map((ls) => ({ ...c, lengths: ls }));
     });
-}
-
-/** mulberry32: a tiny seeded PRNG for the data, so a failing case is reproduced by its seeds. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(rand: () => number, n: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * scale;
-  return out;
 }
 
 const directions = (c: Case) => (c.bidirectional ? 2 : 1);

@@ -8,8 +8,11 @@
 import { loadNative } from '../../dist/backend/native.js';
 import { jsBackend } from '../../dist/backend/js/index.js';
 import * as api from '../../dist/index.js';
+import { prng } from '../helpers/prng.mjs';
 
 export { api, jsBackend };
+/** mulberry32 (test/helpers/prng.mjs): data are a function of a seed the counterexample shows. */
+export { prng };
 
 /** The codes of the README's errors table, and the class each belongs to. */
 export const API_CODES = {
@@ -261,17 +264,6 @@ export function expectTensor(t, shape, what) {
 // ------------------------------------------------------------------------------------------------
 // Seeded data
 // ------------------------------------------------------------------------------------------------
-
-/** mulberry32, as test/helpers/native.ts: data are a function of a seed the counterexample shows. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values that stress float handling without overflowing a float32 product. */
 const SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 1e-40, -1e-40, 1.17549435e-38, 3, -3];

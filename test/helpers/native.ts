@@ -6,22 +6,8 @@ import { fileURLToPath } from 'node:url';
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** mulberry32: a tiny seeded PRNG, the same one test/workers/*.mjs use, so data match across processes. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function uniform(rand: () => number, n: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * scale;
-  return out;
-}
+/** Seeded data: one implementation (test/helpers/prng.mjs), also used by test/fuzz/ and test/workers/. */
+export { prng, uniform } from './prng.mjs';
 
 export interface ChildResult {
   code: number | null;

@@ -1,23 +1,10 @@
 // Run by test/native-parity.test.ts in a child process, under a given FASTGRU_ISA.
 //   node isa-child.mjs compute  -> one JSON line: { info, results: { case: { array: base64 } } }
 //   node isa-child.mjs probe    -> one JSON line: what backendInfo() and backend 'native' say
-// The data come from the same seeded PRNG as test/helpers/native.ts.
+// The data come from the seeded PRNG the tests use (test/helpers/prng.mjs).
 import { GRU, backendInfo } from '../../dist/index.js';
+import { prng, uniform } from '../helpers/prng.mjs';
 
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function uniform(rand, n, scale) {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * scale;
-  return out;
-}
 const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
 // Sizes around every vector width and tile (8, 16, 24, 48) and a few that are none of them.
