@@ -105,6 +105,27 @@ function internal(message) {
   throw new Error(`fuzz suite: ${message}`);
 }
 
+/**
+ * A valid call (data of kind `values`) to `method` on a native and a js model: both results
+ * checked against the rules and each other to TOL. Null where the rules avoid the call.
+ */
+async function bothBackends(call, { values = 'uniform', method = 'forward', extra = {} } = {}) {
+  const { cfg } = call;
+  const { args } = buildCall(cfg, call.dims, call, values);
+  const p = predictArgs(cfg, args, false);
+  if (!p.valid) internal(`a valid call is invalid: ${p.why}`);
+  if (p.avoided) return null;
+  const { native, js } = models(cfg, extra);
+  const rn = expectOutcome(await attempt(() => native[method](...args)), p, `native ${method}`);
+  const rj = expectOutcome(await attempt(() => js[method](...args)), p, `js ${method}`);
+  checkResult(cfg, p, rn, `native ${method}`);
+  checkResult(cfg, p, rj, `js ${method}`);
+  const prefix = method === 'forward' ? '' : `${method} `;
+  expectClose(rn.output.data, rj.output.data, TOL, `${prefix}output, native vs js`);
+  expectClose(rn.hidden.data, rj.hidden.data, TOL, `${prefix}hidden, native vs js`);
+  return { cfg, args, p, native, js, rn, rj };
+}
+
 // ------------------------------------------------------------------------------------------------
 // Properties
 // ------------------------------------------------------------------------------------------------
@@ -200,18 +221,9 @@ const forwardValid = {
   title: 'forward / forwardAsync with valid arguments: native = js to 1e-4, shapes as documented, zero past lengths, h0 kept at length 0, forwardAsync = forward bit for bit, any thread count the same bits',
   arbitrary: fc.record({ call: callArb, otherThreads: fc.option(fc.integer({ min: 1, max: 4 }), { freq: 3 }) }),
   async run({ call, otherThreads }) {
-    const { cfg } = call;
-    const { args } = buildCall(cfg, call.dims, call);
-    const p = predictArgs(cfg, args, false);
-    if (!p.valid) internal(`a valid call is invalid: ${p.why}`);
-    if (p.avoided) return;
-    const { native, js } = models(cfg);
-    const rn = expectOutcome(await attempt(() => native.forward(...args)), p, 'native forward');
-    const rj = expectOutcome(await attempt(() => js.forward(...args)), p, 'js forward');
-    checkResult(cfg, p, rn, 'native forward');
-    checkResult(cfg, p, rj, 'js forward');
-    expectClose(rn.output.data, rj.output.data, TOL, 'output, native vs js');
-    expectClose(rn.hidden.data, rj.hidden.data, TOL, 'hidden, native vs js');
+    const both = await bothBackends(call);
+    if (!both) return;
+    const { cfg, args, p, native, js, rn, rj } = both;
     for (const [gru, sync, name] of [[native, rn, 'native'], [js, rj, 'js']]) {
       const ra = expectOutcome(await attempt(() => gru.forwardAsync(...args), `${name} forwardAsync`), p, `${name} forwardAsync`);
       expectShape(ra.output.shape, p.outputShape, `${name} forwardAsync output`);
@@ -234,18 +246,7 @@ const forwardSpecial = {
   title: 'forward with NaN, ±Infinity, -0 and subnormals in x and h0: the backends agree (NaN where the other has NaN)',
   arbitrary: callArb,
   async run(call) {
-    const { cfg } = call;
-    const { args } = buildCall(cfg, call.dims, call, 'special');
-    const p = predictArgs(cfg, args, false);
-    if (!p.valid) internal(`a valid call is invalid: ${p.why}`);
-    if (p.avoided) return;
-    const { native, js } = models(cfg);
-    const rn = expectOutcome(await attempt(() => native.forward(...args)), p, 'native forward');
-    const rj = expectOutcome(await attempt(() => js.forward(...args)), p, 'js forward');
-    checkResult(cfg, p, rn, 'native forward');
-    checkResult(cfg, p, rj, 'js forward');
-    expectClose(rn.output.data, rj.output.data, TOL, 'output, native vs js');
-    expectClose(rn.hidden.data, rj.hidden.data, TOL, 'hidden, native vs js');
+    await bothBackends(call, { values: 'special' });
   },
 };
 
@@ -528,18 +529,9 @@ const trainBackward = {
     dHidden: fc.record({ kind: fc.constantFrom(...GRAD_KINDS), seed: fc.nat(), junk: fc.nat() }),
   }),
   async run({ call, dropout, dOutput, dHidden }) {
-    const { cfg } = call;
-    const { args } = buildCall(cfg, call.dims, call);
-    const p = predictArgs(cfg, args, false);
-    if (!p.valid) internal(`a valid call is invalid: ${p.why}`);
-    if (p.avoided) return;
-    const { native, js } = models(cfg, dropout ? { dropout } : {});
-    const tn = expectOutcome(await attempt(() => native.forwardTrain(...args)), p, 'native forwardTrain');
-    const tj = expectOutcome(await attempt(() => js.forwardTrain(...args)), p, 'js forwardTrain');
-    checkResult(cfg, p, tn, 'native forwardTrain');
-    checkResult(cfg, p, tj, 'js forwardTrain');
-    expectClose(tn.output.data, tj.output.data, TOL, 'forwardTrain output, native vs js');
-    expectClose(tn.hidden.data, tj.hidden.data, TOL, 'forwardTrain hidden, native vs js');
+    const both = await bothBackends(call, { method: 'forwardTrain', extra: dropout ? { dropout } : {} });
+    if (!both) return;
+    const { cfg, args, p, rn: tn, rj: tj } = both;
     const grad = (g, shape) => {
       switch (g.kind) {
         case 'omit': return OMIT;
