@@ -10,7 +10,7 @@
 #                                       only their targets built; the first report is fatal
 # Each run prints its time. On the 2-core CI machine the tsan run takes about 55 s from nothing
 # (36 s to build, 17 s of tests, model_determinism the longest). The addon itself under TSan, driven
-# by vitest: .ci/tsan-addon.sh.
+# by vitest: .ci/sanitized-addon.sh thread.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
