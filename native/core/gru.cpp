@@ -77,6 +77,15 @@ std::vector<int64_t> row_groups(const Schedule& sched, int threads) {
   return cuts;
 }
 
+// At a step boundary of a row group [r0, r1), offers the back half of the rows that run the next
+// step (the first `active` rows) to an idle member, from step `next` on. Returns the end of the
+// rows the caller keeps: both parts have at least kMR rows, the kept part a multiple of kMR.
+int64_t give_half(Handoff& handoff, int64_t r0, int64_t r1, int64_t active, int64_t next) {
+  const int64_t live = std::min(r1, active) - r0;
+  const int64_t mid = r0 + (live / 2 + kMR - 1) / kMR * kMR;
+  return live >= 2 * kMR && handoff.offer({mid, r1, next}) ? mid : r1;
+}
+
 // Row (t, b) of a sequence buffer sits at (t * ts + b * bs) * width.
 struct Layout {
   int64_t ts, bs, width;
@@ -417,6 +426,7 @@ struct Model::Run {
   std::vector<float*> final_rows;          // where each row's final state goes
   std::vector<float*> out_rows;            // per thread, B entries
   std::vector<int64_t> groups;             // row groups when the rows are split (boundaries), else empty
+  std::unique_ptr<Handoff[]> handoffs;     // per layer and direction, for the row groups
 
   Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads, Scratch& sc)
       : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
@@ -449,6 +459,7 @@ struct Model::Run {
     final_rows.resize(size_t(B));
     out_rows.resize(size_t(B * threads));
     groups = row_groups(sched, threads);
+    if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
   }
 
   // Phases this call runs (an upper bound): per direction a setup, a projection, and either one
@@ -614,15 +625,25 @@ struct Model::Run {
 
     if (!groups.empty()) {
       // Rows split: sequences never interact, so each group of rows runs every step on its own,
-      // with all the weights and no wait between steps.
-      phases.run(team, int(groups.size() - 1), [&](int grp) {
-        const int64_t r0 = groups[size_t(grp)], r1 = groups[size_t(grp) + 1];
-        for (int64_t s = 0; s < S && sched.active[s] > r0; s++) {
+      // with all the weights and no wait between steps. A member that runs out of work takes the
+      // back half of a busy member's rows at its next step (never fewer than kMR rows each).
+      Handoff& handoff = handoffs[size_t(l * D + d)];
+      auto run_rows = [&](const Handoff::Item& item) {
+        const int64_t r0 = item.r0;
+        int64_t r1 = item.r1;
+        for (int64_t s = item.step; s < S && sched.active[s] > r0; s++) {
           const GateStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
           first(g, r0, 0, blocks);
           if (!after) second(g, r0, 0, n_panels);
+          if (s + 1 < S && handoff.wanted()) r1 = give_half(handoff, r0, r1, sched.active[s + 1], s + 1);
         }
+      };
+      phases.run(team, int(groups.size() - 1), [&](int grp) {
+        handoff.start();
+        run_rows({groups[size_t(grp)], groups[size_t(grp) + 1], 0});
+        handoff.finish();
       });
+      handoff.help(run_rows);
       return;
     }
     // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
@@ -742,6 +763,7 @@ struct Model::Backward {
   std::vector<const float*> x_rows;
   std::vector<const float*> dout_rows;  // per thread, B entries
   std::vector<int64_t> groups;          // row groups when the rows are split, else empty
+  std::unique_ptr<Handoff[]> handoffs;  // per layer and direction, for the row groups
   std::vector<GemmWorkspace>& ws;
 
   Backward(const KernelTable& k, const GruConfig& c, const Tape::Impl& t, int hp, int hn, int nthreads,
@@ -774,6 +796,7 @@ struct Model::Backward {
     x_rows.resize(size_t(P));
     dout_rows.resize(size_t(B * threads));
     groups = row_groups(sched, threads);
+    if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
     if (ws.size() < size_t(threads)) ws.resize(size_t(threads));
     for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
   }
@@ -902,18 +925,29 @@ struct Model::Backward {
       if (gq.u0 < gq.u1) kt.dgates_before_2(gq);
     };
     if (!groups.empty()) {
-      // Rows split, as in forward: each group of rows runs its whole backward recurrence alone.
-      phases.run(team, int(groups.size() - 1), [&](int grp) {
-        const int64_t r0 = groups[size_t(grp)], r1 = groups[size_t(grp) + 1];
-        for (int64_t s = S - 1; s >= 0; s--) {
+      // Rows split, as in forward: each group of rows runs its whole backward recurrence alone,
+      // and gives the back half of its rows to a member that runs out of work.
+      Handoff& handoff = handoffs[size_t(l * D + d)];
+      auto run_rows = [&](const Handoff::Item& item) {
+        const int64_t r0 = item.r0;
+        int64_t r1 = item.r1;
+        for (int64_t s = item.step; s >= 0; s--) {
           if (sched.active[s] <= r0) continue;
           if (s + 1 < S) recurrent(s + 1, r0, r1, 0, panels);
           const GateGradStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
           gates(g, 0, panels);
           if (!after) gates2(g, r0, 0, panels);
+          // The rows given away start at step s - 1 with step s's recurrent product.
+          if (s > 0 && handoff.wanted()) r1 = give_half(handoff, r0, r1, sched.active[s - 1], s - 1);
         }
         if (S > 0) recurrent(0, r0, r1, 0, panels);
+      };
+      phases.run(team, int(groups.size() - 1), [&](int grp) {
+        handoff.start();
+        run_rows({groups[size_t(grp)], groups[size_t(grp) + 1], S - 1});
+        handoff.finish();
       });
+      handoff.help(run_rows);
     } else {
       // Units split: a chunk is one panel of dh's columns (3W units); it first adds the later
       // step's recurrent product into those columns of dh, then runs this step's gate gradients

@@ -130,6 +130,47 @@ void Phases::wait_complete(int64_t phase, int chunks) {
   spin_until([&] { return done.load(std::memory_order_acquire) >= chunks; });
 }
 
+std::atomic<int64_t> Handoff::given_{0};
+
+bool Handoff::offer(const Item& item) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int pending = pending_.load(std::memory_order_relaxed);
+  if (pending >= kSlots || idle_.load(std::memory_order_relaxed) <= pending) return false;
+  running_.fetch_add(1, std::memory_order_relaxed);
+  slots_[pending] = item;
+  pending_.store(pending + 1, std::memory_order_release);
+  given_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool Handoff::next(Item* item) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.fetch_add(1, std::memory_order_relaxed);
+  }
+  bool got = false;
+  // An item is taken under the lock, which also ends the member's idleness: a busy member never
+  // counts a waiting member that has already been served. (An offer can still outlive every other
+  // helper, when they leave between the check and the offer; its maker then takes it in help().)
+  auto take = [&] {
+    if (pending_.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int pending = pending_.load(std::memory_order_relaxed);
+    if (pending == 0) return false;
+    *item = slots_[pending - 1];
+    pending_.store(pending - 1, std::memory_order_relaxed);
+    idle_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  };
+  // An offered item counts as running, so none is left when nothing runs.
+  spin_until([&] { return (got = take()) || running_.load(std::memory_order_acquire) == 0; });
+  if (!got) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return got;
+}
+
 void Team::split(int64_t total, int64_t grain, int64_t* begin, int64_t* end) const {
   const int64_t units = (total + grain - 1) / grain;
   const int64_t lo = units * id_ / size_;

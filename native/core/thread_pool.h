@@ -101,6 +101,56 @@ class Phases {
   std::unique_ptr<std::atomic<int>[]> done_;          // [phase]: chunks completed
 };
 
+// Rows of a time loop passed from a busy member to one that has run out of work. Sequences never
+// interact, so a member running rows [r0, r1) from some step on may, at a step boundary, give the
+// back part of them to an idle member, and both run to the end: on a shared machine, where one
+// core is often slowed for a while (another tenant on its sibling hyperthread), the team then
+// finishes with the average of the members' speeds rather than the slowest. Results never depend
+// on who ran a row. One Handoff serves one phase (reused, a member still leaving an earlier
+// phase's help() could take rows of the next).
+//
+// Every member that may run items calls help() after the phase's own chunks; it returns when no
+// item is running, so the rows given away are done when every member has left help().
+class Handoff {
+ public:
+  struct Item {
+    int64_t r0, r1, step;
+  };
+  Handoff() = default;
+  Handoff(const Handoff&) = delete;
+  Handoff& operator=(const Handoff&) = delete;
+
+  // Around each item a member runs from the phase's own chunks.
+  void start() { running_.fetch_add(1, std::memory_order_relaxed); }
+  void finish() { running_.fetch_sub(1, std::memory_order_release); }
+  // Whether a member waits for work: cheap enough to ask at every step.
+  bool wanted() const { return idle_.load(std::memory_order_relaxed) > int(pending_.load(std::memory_order_relaxed)); }
+  // Offers an item; true when a waiting member will run it (the caller then stops before item.r0).
+  bool offer(const Item& item);
+  // Items given away so far, by every Handoff in the process (for the tests).
+  static int64_t given_total() { return given_.load(std::memory_order_relaxed); }
+  // Runs offered items until none is running.
+  template <class Run>
+  void help(Run run) {
+    Item item;
+    while (next(&item)) {
+      run(item);
+      finish();
+    }
+  }
+
+ private:
+  bool next(Item* item);
+
+  static constexpr int kSlots = 64;
+  std::mutex mutex_;
+  Item slots_[kSlots];
+  std::atomic<int> pending_{0};  // items in slots_
+  std::atomic<int> running_{0};  // items started (or offered) and not finished
+  std::atomic<int> idle_{0};     // members in help() without an item
+  static std::atomic<int64_t> given_;
+};
+
 class ThreadPool {
  public:
   using Job = void (*)(const Team&, void* context);

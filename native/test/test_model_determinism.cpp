@@ -5,6 +5,7 @@
 // reported (forward asserted equal; backward sums in the gate storage order, which depends on W).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <string>
 #include <vector>
@@ -178,6 +179,43 @@ int main() {
     std::printf("%s two OS threads x 20 forward + forward_train + backward on one %s model and the default pool: "
                 "the single caller's bits every time\n",
                 wrong == 0 ? "ok  " : "FAIL", isas.back().c_str());
+  }
+  // Row groups handing rows to an idle member (Handoff): with 16 rows or more per thread the time
+  // loop splits by rows, and a member that runs out of work takes the back half of a busy member's
+  // rows. Spinning threads beside the team slow members at random, so handoffs happen at varying
+  // steps; every run (forward, forward_train and backward) must have the bits of threads = 1. At
+  // least 20 runs per form, and more until 4 handoffs have been seen (at most 400).
+  for (bool after : {true, false}) {
+    const Setup s = make_setup(21, 40, 2, 2, after, true, 30, 37, false, true, true, true, 6 + after);
+    const std::string what = ref_gru::describe(s.cfg, s.call);
+    Model model(s.cfg, ref_gru::views(s.params), kernels_for(isas.back()));
+    const ref_gru::EngineRun want = ref_gru::run_engine(model, s.call, &s.d_out, &s.d_hid, own, 1);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> hogs;
+    for (int i = 0; i < 2; i++)
+      hogs.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+          while (std::chrono::steady_clock::now() < until) {
+          }
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      });
+    const int64_t given0 = Handoff::given_total();
+    int runs = 0, wrong = 0;
+    for (; runs < 400 && (runs < 20 || Handoff::given_total() - given0 < 4); runs++) {
+      const ref_gru::EngineRun got = ref_gru::run_engine(model, s.call, &s.d_out, &s.d_hid, own, 2 + runs % 2);
+      const std::vector<float> a = ref_gru::flatten(got), b = ref_gru::flatten(want);
+      if (a.size() != b.size() || check::first_difference(a.data(), b.data(), int64_t(a.size())) >= 0) wrong++;
+    }
+    stop = true;
+    for (std::thread& t : hogs) t.join();
+    const int64_t given = Handoff::given_total() - given0;
+    EXPECT(wrong == 0, "%s with handoffs: %d of %d runs differ from threads = 1", what.c_str(), wrong, runs);
+    EXPECT(given > 0, "%s: no rows were handed to an idle member in %d runs beside spinning threads", what.c_str(), runs);
+    std::printf("%s %s, threads 2 and 3 beside two spinning threads: %d runs, %lld handoffs, the bits of threads = 1 "
+                "every time\n",
+                wrong == 0 && given > 0 ? "ok  " : "FAIL", what.c_str(), runs, (long long)given);
   }
   return check::finish("model_determinism");
 }

@@ -2,8 +2,10 @@
 // Team::split covering [0, total) exactly, the barrier with 1-4 threads over many rounds, two OS
 // threads calling run() on one pool at once (the one that finds it busy runs its job alone:
 // results still correct), a job that calls run() from inside (runs inline), a pool destroyed right
-// after use, and default_threads() reading FASTGRU_THREADS.
+// after use, Handoff passing rows from a slow member to idle ones, and default_threads() reading
+// FASTGRU_THREADS.
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -187,6 +189,56 @@ int main() {
 
   // The process-wide pool is one object.
   EXPECT(&default_pool() == &default_pool(), "default_pool() returns one pool");
+
+  // Handoff: groups of rows run S steps each, as the GRU's row groups do; the member that runs
+  // group 0 is slow (it sleeps at every step), so the others run out of work and take the back
+  // half of busy members' rows. Every row must run every step exactly once, in order.
+  for (int threads = 2; threads <= 4; threads++) {
+    ThreadPool pool;
+    const int64_t rows = 48, steps = 60;
+    std::vector<std::atomic<int64_t>> next(static_cast<size_t>(rows));
+    for (auto& n : next) n = 0;
+    std::atomic<int> disorder{0};
+    const int64_t given0 = Handoff::given_total();
+    Phases phases(threads, 1);
+    Handoff handoff;
+    auto body = [&](const Team& team) {
+      bool slow = false;
+      auto run_rows = [&](const Handoff::Item& item) {
+        int64_t r1 = item.r1;
+        for (int64_t s = item.step; s < steps; s++) {
+          for (int64_t r = item.r0; r < r1; r++) {
+            int64_t expected = s;
+            if (!next[size_t(r)].compare_exchange_strong(expected, s + 1)) disorder++;
+          }
+          if (slow) std::this_thread::sleep_for(std::chrono::microseconds(200));
+          if (s + 1 < steps && handoff.wanted()) {
+            const int64_t live = r1 - item.r0, mid = item.r0 + (live / 2 + 3) / 4 * 4;
+            if (live >= 8 && handoff.offer({mid, r1, s + 1})) r1 = mid;
+          }
+        }
+      };
+      phases.run(team, team.size(), [&](int grp) {
+        handoff.start();
+        slow = grp == 0;
+        run_rows({rows * grp / team.size() / 4 * 4, grp + 1 == team.size() ? rows : rows * (grp + 1) / team.size() / 4 * 4, 0});
+        slow = false;
+        handoff.finish();
+      });
+      handoff.help(run_rows);
+    };
+    pool.run(threads, body);
+    int64_t unfinished = 0;
+    for (auto& n : next) unfinished += n != steps;
+    const int64_t given = Handoff::given_total() - given0;
+    EXPECT(disorder == 0 && unfinished == 0 && given > 0,
+           "handoff with %d threads: %d steps out of order, %lld rows unfinished, %lld items given", threads,
+           disorder.load(), (long long)unfinished, (long long)given);
+    std::printf("%s handoff with %d threads, one slow member: %lld rows x %lld steps each run once, in order; %lld "
+                "items given to idle members\n",
+                disorder == 0 && unfinished == 0 && given > 0 ? "ok  " : "FAIL", threads, (long long)rows,
+                (long long)steps, (long long)given);
+  }
 
   // default_threads(): FASTGRU_THREADS when a positive integer, else the cores this process may use.
   {
