@@ -467,18 +467,25 @@ struct Model::Run {
   // the padding. (With no steps the row groups still take their phase.)
   int64_t phase_count() const { return int64_t(L) * D * (3 + 2 * S) + L + 1; }
 
-  // The chunks of the projection: row blocks of kMC, and enough panel groups to feed every member.
+  // The chunks of the projection: row blocks of kMC by groups of W_ih's panels, enough chunks to
+  // feed every member. Chunk c is row block c % row_blocks of panel group c / row_blocks, so a
+  // member's share (a contiguous range of chunks, see Phases) walks down the rows with one group
+  // of panels. When W_ih is too large to stay in an L2 cache beside the rest (over 512 KB packed), there
+  // is a group per member: each keeps its part of W_ih in its own L2 instead of streaming all of it
+  // from L3 for every row block (measured on large, in-process A/B: 1-4% faster forward).
   struct Grid {
     int64_t row_blocks;
     int panel_groups, panels;
     int chunks() const { return int(row_blocks * panel_groups); }
   };
-  Grid projection_grid(int panels) const {
+  Grid projection_grid(const Panels& wih) const {
+    const int panels = wih.panels;
     const int64_t row_blocks = (P + kMC - 1) / kMC;
     if (row_blocks == 0) return {0, 1, panels};
     const int64_t want = 4 * int64_t(threads);
-    const int groups = int(std::min<int64_t>(panels, std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks)));
-    return {row_blocks, groups, panels};
+    int64_t groups = std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks);
+    if (int64_t(panels) * wih.k * wih.pw * int64_t(sizeof(float)) > (int64_t(512) << 10)) groups = std::max<int64_t>(groups, threads);
+    return {row_blocks, int(std::min<int64_t>(panels, groups)), panels};
   }
 
   // The body every member runs: layers, directions and steps as phases of chunks.
@@ -533,10 +540,10 @@ struct Model::Run {
         if (sched.len[i] > 0) std::memset(dst + H, 0, sizeof(float) * (Hp - H));
       }
     });
-    const Grid grid = projection_grid(dir.wih.view.panels);
+    const Grid grid = projection_grid(dir.wih.view);
     phases.run(team, grid.chunks(), [&](int c) {
-      const int64_t r0 = (c / grid.panel_groups) * kMC, r1 = std::min(P, r0 + kMC);
-      const int g = c % grid.panel_groups;
+      const int64_t r0 = (c % grid.row_blocks) * kMC, r1 = std::min(P, r0 + kMC);
+      const int g = int(c / grid.row_blocks);
       Rows a;
       a.ptrs = x_rows.data() + r0;
       MutRows out_c;

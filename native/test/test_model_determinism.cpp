@@ -88,6 +88,8 @@ int main() {
   setups.push_back(make_setup(19, 70, 2, 1, false, true, 8, 6, false, true, true, true, 3));
   setups.push_back(make_setup(13, 100, 1, 2, true, true, 6, 13, false, false, true, false, 4));
   setups.push_back(make_setup(5, 23, 2, 2, false, true, 7, 5, true, true, true, false, 5));
+  // W_ih over 512 KB packed: the projection splits W_ih's panels between the members.
+  setups.push_back(make_setup(300, 180, 1, 1, false, true, 3, 40, false, true, true, false, 8));
 
   const std::vector<std::string> isas = available_isas();
   for (const char* name : {"ref", "avx2", "avx512", "neon"})
