@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../core/cpu.h"
+#include "../core/gemm.h"
 #include "../core/gru.h"
 #include "../core/thread_pool.h"
 
@@ -184,12 +185,19 @@ Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
   if (n < 0 || uint64_t(n) > (uint64_t(1) << 34))
     throw Error("ERR_OUT_OF_MEMORY", "fastgru: out of memory: a buffer of " + std::to_string(n) + " floats");
   Napi::FunctionReference& allocate = allocate_ref(env);
-  if (allocate.IsEmpty()) return Napi::Float32Array::New(env, size_t(n));
-  Napi::Value v = allocate.Call({Napi::Number::New(env, double(n))});
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-      v.As<Napi::TypedArray>().ElementLength() != size_t(n))
-    fail("ERR_ARGUMENT", "allocate", "a function returning a Float32Array of the length asked", describe(v));
-  return v.As<Napi::Float32Array>();
+  Napi::Float32Array floats;
+  if (allocate.IsEmpty()) {
+    floats = Napi::Float32Array::New(env, size_t(n));
+  } else {
+    Napi::Value v = allocate.Call({Napi::Number::New(env, double(n))});
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        v.As<Napi::TypedArray>().ElementLength() != size_t(n))
+      fail("ERR_ARGUMENT", "allocate", "a function returning a Float32Array of the length asked", describe(v));
+    floats = v.As<Napi::Float32Array>();
+  }
+  // Fresh memory, first touched inside the time loop: huge pages make that a fault per 2 MB.
+  fastgru::advise_huge_pages(floats.Data(), n);
+  return floats;
 }
 
 // Ties `memory` to `owner`: it lives exactly as long as owner does (a WeakMap entry, out of the

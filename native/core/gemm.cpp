@@ -6,6 +6,10 @@
 #include <limits>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "error.h"
 
 namespace fastgru {
@@ -40,6 +44,24 @@ Buffer uninit_buffer(int64_t n, Arena* arena) {
   if (!p) throw std::bad_alloc();
   if (poison_enabled()) std::fill_n(static_cast<float*>(p), bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
   return Buffer(static_cast<float*>(p));
+}
+
+void advise_huge_pages(float* p, int64_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const bool enabled = [] {
+    const char* v = std::getenv("FASTGRU_HUGE_PAGES");
+    return !(v && *v == '0');
+  }();
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  if (!enabled || !p || n < 0 || uint64_t(n) * sizeof(float) < 2 * kHuge) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p + n)) & ~(kHuge - 1);
+  // Only a hint: where the OS declines (huge pages disabled), the memory stays as it was.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
 }
 
 Buffer make_buffer(int64_t n, Arena* arena) {

@@ -1,8 +1,11 @@
 // The GEMM drivers, gemm_packed and gemm_general, for sizes that are multiples of nothing (m, n, k
 // not multiples of 4, 8, 24, kMC or kKC): against a double-precision product, the same bits for
 // any split of the rows (and of the panels), the same bits on every ISA, and gemm_general the same
-// bits as gemm_packed (both are one fma chain per element over k in order).
+// bits as gemm_packed (both are one fma chain per element over k in order). Also the huge-page
+// advice for large buffers.
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -12,6 +15,11 @@
 #include "error.h"
 #include "gemm.h"
 #include "kernels/kernels.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 using namespace fastgru;
 
@@ -209,6 +217,69 @@ std::vector<float> general_case(const KernelTable& kt, const Size& s, bool trans
 
 }  // namespace
 
+#if defined(__linux__)
+// Bytes of [lo, hi) that lie in mappings whose VmFlags include "hg" (MADV_HUGEPAGE), from
+// /proc/self/smaps; -1 when it cannot be read.
+int64_t advised_bytes(uintptr_t lo, uintptr_t hi) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  uintptr_t start = 0, end = 0;
+  int64_t total = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long a, b;
+    if (std::sscanf(line, "%lx-%lx ", &a, &b) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+      start = a;
+      end = b;
+    } else if (std::strncmp(line, "VmFlags:", 8) == 0 && std::strstr(line, " hg")) {
+      const uintptr_t x = std::max(lo, start), y = std::min(hi, end);
+      if (y > x) total += int64_t(y - x);
+    }
+  }
+  std::fclose(f);
+  return total;
+}
+
+// advise_huge_pages marks exactly the 2 MB-aligned interior of a buffer of 4 MB or more, and
+// nothing of a smaller one; the data is untouched. Skipped where the kernel has no huge pages.
+void huge_page_advice() {
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) != 0) {
+    std::printf("skip advise_huge_pages: this kernel has no transparent huge pages\n");
+    return;
+  }
+  const size_t huge = size_t(2) << 20, bytes = 12 * huge;
+  char* base = static_cast<char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (!EXPECT(base != MAP_FAILED, "mmap of %zu bytes failed", bytes)) return;
+  // A buffer that starts 12 KB past a 2 MB boundary and ends 20 KB short of one.
+  const uintptr_t boundary = (reinterpret_cast<uintptr_t>(base) + huge - 1) & ~uintptr_t(huge - 1);
+  float* p = reinterpret_cast<float*>(boundary + 3 * 4096);
+  const int64_t n = int64_t(8 * huge - 3 * 4096 - 5 * 4096) / 4;
+  for (int64_t i = 0; i < n; i += 1000) p[i] = float(i);
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p), hi = reinterpret_cast<uintptr_t>(p + n);
+  advise_huge_pages(p, n);
+  const int64_t marked = advised_bytes(lo, hi);
+  // A buffer just under 4 MB that starts on a boundary (past the first): left alone.
+  float* small = reinterpret_cast<float*>(boundary + 8 * huge);
+  const int64_t small_n = int64_t(2 * huge - 4096) / 4;
+  advise_huge_pages(small, small_n);
+  const int64_t marked_small =
+      advised_bytes(reinterpret_cast<uintptr_t>(small), reinterpret_cast<uintptr_t>(small + small_n));
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; i += 1000) wrong += p[i] != float(i);
+  const int64_t interior = int64_t(6 * huge);  // (boundary + 2 MB) to (boundary + 14 MB)
+  const char* off = std::getenv("FASTGRU_HUGE_PAGES");
+  const int64_t want = off && *off == '0' ? 0 : interior;
+  EXPECT(marked == want && marked_small == 0 && wrong == 0,
+         "advise_huge_pages: %lld bytes marked (expected %lld), %lld of a buffer under 4 MB, %lld values changed",
+         (long long)marked, (long long)want, (long long)marked_small, (long long)wrong);
+  std::printf("%s advise_huge_pages on %.1f MB not aligned to 2 MB: %lld bytes marked MADV_HUGEPAGE, the aligned "
+              "interior; a buffer under 4 MB left alone; data unchanged\n",
+              marked == want && marked_small == 0 && wrong == 0 ? "ok  " : "FAIL", double(n) * 4 / (1 << 20),
+              (long long)marked);
+  munmap(base, bytes);
+}
+#endif
+
 int main() {
   const std::vector<std::string> isas = available_isas();
   for (const char* name : {"ref", "avx2", "avx512", "neon"})
@@ -270,5 +341,8 @@ int main() {
       std::printf("%s m=%d n=%d k=%d: %s give the same bits\n",
                   check::state().failures == 0 ? "ok  " : "FAIL", s.m, s.n, s.k, join(isas).c_str());
   }
+#if defined(__linux__)
+  huge_page_advice();
+#endif
   return check::finish("gemm");
 }
