@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
-import { input, machineLine, median, runHeader, writeResult } from './common.mjs';
+import { input, machineLine, median, PRIME_BELOW_MS, runHeader, writeResult } from './common.mjs';
 
 export const SHAPES = {
   stream: { T: 100, B: 1, I: 64, H: 256 },
@@ -44,8 +44,8 @@ function parseArgs(argv) {
 /**
  * Times several functions side by side: one warm-up call each, then rounds in which each runs a
  * burst — one untimed call (the first call after another engine pays for waking threads and
- * refilling caches), then timed calls for about burstMs — until every one has minRuns timings and
- * budget seconds of them. Bursts spread the machine's noise over every engine alike while each is
+ * refilling caches; only for calls under PRIME_BELOW_MS), then timed calls for about burstMs (one
+ * when a call takes over burstMs / 2) — until every one has minRuns timings and budget seconds of them. Bursts spread the machine's noise over every engine alike while each is
  * timed in its steady state. Returns the median and min per function.
  * @param {Array<() => void>} fns
  */
@@ -65,7 +65,7 @@ function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
       // garbage does not compete for the cores during this burst.
       globalThis.gc?.();
       const fast = warm[i] < burstMs / 2;
-      if (fast) fn();
+      if (warm[i] < PRIME_BELOW_MS) fn();
       const start = performance.now();
       do {
         const t0 = performance.now();

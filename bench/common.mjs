@@ -19,6 +19,14 @@ export function input(n, seed) {
   return x;
 }
 
+/**
+ * Each turn of a timed engine starts with one untimed run when a run takes less than this: the
+ * first run after another engine pays for its threads waking and its caches refilling (and runs
+ * beside V8 sweeping the last turn's garbage), which is not the engine's steady state. Slower
+ * runs (the js backend, tfjs) are timed from the first, or a bench would take hours.
+ */
+export const PRIME_BELOW_MS = 1000;
+
 /** @param {number[]} xs */
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

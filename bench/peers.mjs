@@ -23,7 +23,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
 import { SHAPES, forwardFlops } from './bench.mjs';
-import { RESULTS, input, median, writeResult } from './common.mjs';
+import { PRIME_BELOW_MS, RESULTS, input, median, writeResult } from './common.mjs';
 import { writeChart } from './chart.mjs';
 import { ensurePeers } from './peers/install.mjs';
 import { gruModel, onnxWeights } from './peers/onnx.mjs';
@@ -194,8 +194,8 @@ function runPyTorch(args, notes) {
  * Times the participants of one shape and form: one warm-up each (unless the participant was warmed
  * up already, by the run whose output was checked: warmupMs), then round-robin rounds, each
  * participant running once per round until it has spent the budget (and done minRuns) or reached
- * the run cap. Fast participants run in bursts of about --burst-ms, the first run of each burst
- * untimed. A participant whose warm-up took longer than `slow` seconds runs no more: that run is
+ * the run cap. Fast participants run in bursts of about --burst-ms; the first run of each turn is
+ * untimed for every participant whose run takes under PRIME_BELOW_MS (common.mjs). A participant whose warm-up took longer than `slow` seconds runs no more: that run is
  * its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
  * A participant with cooldownMs is followed by that long an untimed pause after each of its runs.
  * @param {{ id: string, run: () => unknown, warmupMs?: number, cooldownMs?: number }[]} participants
@@ -219,11 +219,12 @@ async function timeRoundRobin(participants, args) {
   let active = state.filter((s) => !done(s));
   while (active.length) {
     for (const s of active) {
-      // A burst: fast participants run back to back for about burstMs after one untimed run (the
-      // first run after another library pays for its threads waking and its caches refilling),
-      // so each library is timed in its steady state while the bursts still interleave.
+      // A turn: one untimed run for a participant whose runs take under PRIME_BELOW_MS (the first
+      // run after another library pays for its threads waking and its caches refilling), then fast
+      // participants run back to back for about burstMs, so each library is timed in its steady
+      // state while the turns still interleave.
       const fast = s.warmMs < args.burstMs / 2;
-      if (fast) await s.p.run();
+      if (s.warmMs < PRIME_BELOW_MS) await s.p.run();
       const burstStart = performance.now();
       do {
         const t0 = performance.now();
