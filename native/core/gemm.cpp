@@ -135,20 +135,27 @@ void block(const KernelTable& kt, int64_t r0, int64_t r1, const Rows& a, int64_t
   };
   const int mr = kt.rows[nvi];
   const int64_t full_end = r0 + (r1 - r0) / mr * mr;
-  if (full_end > r0) {
-    const int np = kt.tile_panels[nvi][mr - 1];
-    int p = p0;
-    for (; p + np <= p1; p += np)
-      for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.tile[nvi][mr - 1], p);
-    for (; p < p1; p++)
-      for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.single[nvi][mr - 1], p);
-  }
   const int rest = int(r1 - full_end);
-  if (rest > 0) {
-    const int np = kt.tile_panels[nvi][rest - 1];
-    int p = p0;
-    for (; p + np <= p1; p += np) tiles(full_end, rest, kt.tile[nvi][rest - 1], p);
-    for (; p < p1; p++) tiles(full_end, rest, kt.single[nvi][rest - 1], p);
+  const int np_full = full_end > r0 ? kt.tile_panels[nvi][mr - 1] : 1;
+  const int np_rest = rest > 0 ? kt.tile_panels[nvi][rest - 1] : 1;
+  // Panels in steps that both tiles divide, so the rows left over by the full tiles run while the
+  // step's panels are still in cache, not in a second pass over all of B (from L3 when B is W_hh).
+  int step = np_full;
+  while (step % np_rest) step += np_full;
+  for (int p = p0; p < p1; p += step) {
+    const int pe = std::min(p1, p + step);
+    if (full_end > r0) {
+      int q = p;
+      for (; q + np_full <= pe; q += np_full)
+        for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.tile[nvi][mr - 1], q);
+      for (; q < pe; q++)
+        for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.single[nvi][mr - 1], q);
+    }
+    if (rest > 0) {
+      int q = p;
+      for (; q + np_rest <= pe; q += np_rest) tiles(full_end, rest, kt.tile[nvi][rest - 1], q);
+      for (; q < pe; q++) tiles(full_end, rest, kt.single[nvi][rest - 1], q);
+    }
   }
 }
 
