@@ -186,7 +186,7 @@ int main() {
   // loop splits by rows, and a member that runs out of work takes the back half of a busy member's
   // rows. Spinning threads beside the team slow members at random, so handoffs happen at varying
   // steps; every run (forward, forward_train and backward) must have the bits of threads = 1. At
-  // least 20 runs per form, and more until 4 handoffs have been seen (at most 400).
+  // least 6 runs per form, and more until 4 handoffs have been seen (at most 400).
   for (bool after : {true, false}) {
     const Setup s = make_setup(21, 40, 2, 2, after, true, 30, 37, false, true, true, true, 6 + after);
     const std::string what = ref_gru::describe(s.cfg, s.call);
@@ -205,7 +205,7 @@ int main() {
       });
     const int64_t given0 = Handoff::given_total();
     int runs = 0, wrong = 0;
-    for (; runs < 400 && (runs < 20 || Handoff::given_total() - given0 < 4); runs++) {
+    for (; runs < 400 && (runs < 6 || Handoff::given_total() - given0 < 4); runs++) {
       const ref_gru::EngineRun got = ref_gru::run_engine(model, s.call, &s.d_out, &s.d_hid, own, 2 + runs % 2);
       const std::vector<float> a = ref_gru::flatten(got), b = ref_gru::flatten(want);
       if (a.size() != b.size() || check::first_difference(a.data(), b.data(), int64_t(a.size())) >= 0) wrong++;
