@@ -645,12 +645,7 @@ struct Model::Run {
           if (s + 1 < S && handoff.wanted()) r1 = give_half(handoff, r0, r1, sched.active[s + 1], s + 1);
         }
       };
-      phases.run(team, int(groups.size() - 1), [&](int grp) {
-        handoff.start();
-        run_rows({groups[size_t(grp)], groups[size_t(grp) + 1], 0});
-        handoff.finish();
-      });
-      handoff.help(run_rows);
+      handoff.run(phases, team, groups, 0, run_rows);
       return;
     }
     // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
@@ -949,12 +944,7 @@ struct Model::Backward {
         }
         if (S > 0) recurrent(0, r0, r1, 0, panels);
       };
-      phases.run(team, int(groups.size() - 1), [&](int grp) {
-        handoff.start();
-        run_rows({groups[size_t(grp)], groups[size_t(grp) + 1], S - 1});
-        handoff.finish();
-      });
-      handoff.help(run_rows);
+      handoff.run(phases, team, groups, S - 1, run_rows);
     } else {
       // Units split: a chunk is one panel of dh's columns (3W units); it first adds the later
       // step's recurrent product into those columns of dh, then runs this step's gate gradients

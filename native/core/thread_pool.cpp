@@ -151,7 +151,7 @@ bool Handoff::next(Item* item) {
   bool got = false;
   // An item is taken under the lock, which also ends the member's idleness: a busy member never
   // counts a waiting member that has already been served. (An offer can still outlive every other
-  // helper, when they leave between the check and the offer; its maker then takes it in help().)
+  // helper, when they leave between the check and the offer; its maker then takes it in run().)
   auto take = [&] {
     if (pending_.load(std::memory_order_acquire) == 0) return false;
     std::lock_guard<std::mutex> lock(mutex_);

@@ -106,11 +106,8 @@ class Phases {
 // back part of them to an idle member, and both run to the end: on a shared machine, where one
 // core is often slowed for a while (another tenant on its sibling hyperthread), the team then
 // finishes with the average of the members' speeds rather than the slowest. Results never depend
-// on who ran a row. One Handoff serves one phase (reused, a member still leaving an earlier
-// phase's help() could take rows of the next).
-//
-// Every member that may run items calls help() after the phase's own chunks; it returns when no
-// item is running, so the rows given away are done when every member has left help().
+// on who ran a row. One Handoff serves one phase: reused, a member still leaving an earlier
+// phase's run() could take rows of the next.
 class Handoff {
  public:
   struct Item {
@@ -120,26 +117,31 @@ class Handoff {
   Handoff(const Handoff&) = delete;
   Handoff& operator=(const Handoff&) = delete;
 
-  // Around each item a member runs from the phase's own chunks.
-  void start() { running_.fetch_add(1, std::memory_order_relaxed); }
-  void finish() { running_.fetch_sub(1, std::memory_order_release); }
+  // One phase of `phases` over the row groups [cuts[g], cuts[g + 1]), each run by
+  // run({cuts[g], cuts[g + 1], first_step}); then the member runs rows offered by others until no
+  // item is running. Every member calls it; when it returns, every row of the phase is done.
+  template <class Run>
+  void run(Phases& phases, const Team& team, const std::vector<int64_t>& cuts, int64_t first_step, Run run) {
+    phases.run(team, int(cuts.size()) - 1, [&](int g) {
+      running_.fetch_add(1, std::memory_order_relaxed);
+      run(Item{cuts[size_t(g)], cuts[size_t(g) + 1], first_step});
+      running_.fetch_sub(1, std::memory_order_release);
+    });
+    Item item;
+    while (next(&item)) {
+      run(item);
+      running_.fetch_sub(1, std::memory_order_release);
+    }
+  }
   // Whether a member waits for work: cheap enough to ask at every step.
   bool wanted() const { return idle_.load(std::memory_order_relaxed) > int(pending_.load(std::memory_order_relaxed)); }
   // Offers an item; true when a waiting member will run it (the caller then stops before item.r0).
   bool offer(const Item& item);
   // Items given away so far, by every Handoff in the process (for the tests).
   static int64_t given_total() { return given_.load(std::memory_order_relaxed); }
-  // Runs offered items until none is running.
-  template <class Run>
-  void help(Run run) {
-    Item item;
-    while (next(&item)) {
-      run(item);
-      finish();
-    }
-  }
 
  private:
+  // Waits for an offered item (true) or until no item runs (false).
   bool next(Item* item);
 
   static constexpr int kSlots = 64;
@@ -147,7 +149,7 @@ class Handoff {
   Item slots_[kSlots];
   std::atomic<int> pending_{0};  // items in slots_
   std::atomic<int> running_{0};  // items started (or offered) and not finished
-  std::atomic<int> idle_{0};     // members in help() without an item
+  std::atomic<int> idle_{0};     // members waiting in run() without an item
   static std::atomic<int64_t> given_;
 };
 

@@ -202,6 +202,9 @@ int main() {
     const int64_t given0 = Handoff::given_total();
     Phases phases(threads, 1);
     Handoff handoff;
+    std::vector<int64_t> cuts{0};
+    for (int g = 1; g < threads; g++) cuts.push_back(rows * g / threads / 4 * 4);
+    cuts.push_back(rows);
     auto body = [&](const Team& team) {
       bool slow = false;
       auto run_rows = [&](const Handoff::Item& item) {
@@ -218,14 +221,12 @@ int main() {
           }
         }
       };
-      phases.run(team, team.size(), [&](int grp) {
-        handoff.start();
-        slow = grp == 0;
-        run_rows({rows * grp / team.size() / 4 * 4, grp + 1 == team.size() ? rows : rows * (grp + 1) / team.size() / 4 * 4, 0});
+      // The member that runs group 0 is slow; rows it takes from others are not.
+      handoff.run(phases, team, cuts, 0, [&](const Handoff::Item& item) {
+        slow = item.r0 == 0 && item.step == 0;
+        run_rows(item);
         slow = false;
-        handoff.finish();
       });
-      handoff.help(run_rows);
     };
     pool.run(threads, body);
     int64_t unfinished = 0;
