@@ -484,7 +484,8 @@ struct Model::Run {
     if (row_blocks == 0) return {0, 1, panels};
     const int64_t want = 4 * int64_t(threads);
     int64_t groups = std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks);
-    if (int64_t(panels) * wih.k * wih.pw * int64_t(sizeof(float)) > (int64_t(512) << 10)) groups = std::max<int64_t>(groups, threads);
+    constexpr int64_t kL2Share = int64_t(512) << 10;  // bytes of W_ih that stay in L2 beside the rest
+    if (int64_t(panels) * wih.k * wih.pw * int64_t(sizeof(float)) > kL2Share) groups = std::max<int64_t>(groups, threads);
     return {row_blocks, int(std::min<int64_t>(panels, groups)), panels};
   }
 
