@@ -136,26 +136,25 @@ void block(const KernelTable& kt, int64_t r0, int64_t r1, const Rows& a, int64_t
   const int mr = kt.rows[nvi];
   const int64_t full_end = r0 + (r1 - r0) / mr * mr;
   const int rest = int(r1 - full_end);
-  const int np_full = full_end > r0 ? kt.tile_panels[nvi][mr - 1] : 1;
-  const int np_rest = rest > 0 ? kt.tile_panels[nvi][rest - 1] : 1;
+  // Rows [i0, i1) in tiles of m rows over panels [q, pe): tiles of np panels, then single panels.
+  auto span = [&](int64_t i0, int64_t i1, int m, int q, int pe) {
+    if (i1 <= i0) return;
+    const int np = kt.tile_panels[nvi][m - 1];
+    for (; q + np <= pe; q += np)
+      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.tile[nvi][m - 1], q);
+    for (; q < pe; q++)
+      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.single[nvi][m - 1], q);
+  };
   // Panels in steps that both tiles divide, so the rows left over by the full tiles run while the
   // step's panels are still in cache, not in a second pass over all of B (from L3 when B is W_hh).
+  const int np_full = full_end > r0 ? kt.tile_panels[nvi][mr - 1] : 1;
+  const int np_rest = rest > 0 ? kt.tile_panels[nvi][rest - 1] : 1;
   int step = np_full;
   while (step % np_rest) step += np_full;
   for (int p = p0; p < p1; p += step) {
     const int pe = std::min(p1, p + step);
-    if (full_end > r0) {
-      int q = p;
-      for (; q + np_full <= pe; q += np_full)
-        for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.tile[nvi][mr - 1], q);
-      for (; q < pe; q++)
-        for (int64_t i = r0; i < full_end; i += mr) tiles(i, mr, kt.single[nvi][mr - 1], q);
-    }
-    if (rest > 0) {
-      int q = p;
-      for (; q + np_rest <= pe; q += np_rest) tiles(full_end, rest, kt.tile[nvi][rest - 1], q);
-      for (; q < pe; q++) tiles(full_end, rest, kt.single[nvi][rest - 1], q);
-    }
+    span(r0, full_end, mr, p, pe);
+    span(full_end, r1, rest, p, pe);
   }
 }
 
