@@ -45,8 +45,9 @@ function parseArgs(argv) {
  * Times several functions side by side: one warm-up call each, then rounds in which each runs a
  * burst — one untimed call (the first call after another engine pays for waking threads and
  * refilling caches; only for calls under PRIME_BELOW_MS), then timed calls for about burstMs (one
- * when a call takes over burstMs / 2) — until every one has minRuns timings and budget seconds of them. Bursts spread the machine's noise over every engine alike while each is
- * timed in its steady state. Returns the median and min per function.
+ * when a call takes over burstMs / 2) — until every one has minRuns timings and budget seconds of
+ * them. Bursts spread the machine's noise over every engine alike while each is timed in its
+ * steady state. Returns the median and min per function.
  * @param {Array<() => void>} fns
  */
 function timeInterleaved(fns, budget, minRuns, burstMs = 100) {

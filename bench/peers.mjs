@@ -195,8 +195,8 @@ function runPyTorch(args, notes) {
  * up already, by the run whose output was checked: warmupMs), then round-robin rounds, each
  * participant running once per round until it has spent the budget (and done minRuns) or reached
  * the run cap. Fast participants run in bursts of about --burst-ms; the first run of each turn is
- * untimed for every participant whose run takes under PRIME_BELOW_MS (common.mjs). A participant whose warm-up took longer than `slow` seconds runs no more: that run is
- * its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
+ * untimed for every participant whose run takes under PRIME_BELOW_MS (common.mjs). A participant
+ * whose warm-up took longer than `slow` seconds runs no more: that run is its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
  * A participant with cooldownMs is followed by that long an untimed pause after each of its runs.
  * @param {{ id: string, run: () => unknown, warmupMs?: number, cooldownMs?: number }[]} participants
  */
