@@ -200,7 +200,7 @@ int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
       add(packed_floats(kt, 3, H, 3 * Hp));
       add(packed_floats(kt, 3, 3 * Hp, Hn));
     } else {
-      add(packed_floats(kt, 2, H, 2 * Hp));
+      add(packed_floats(kt, 3, H, 2 * Hp));
       add(packed_floats(kt, 3, H, Hn));
       add(packed_floats(kt, 3, 2 * Hp, Hn));
       add(packed_floats(kt, 3, Hp, Hn));
@@ -258,7 +258,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
       d->whh_t = pack_b(kt_, 3, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
     } else {
       const float* w_hn = w.w_hh + int64_t(2) * H * H;
-      d->whh = pack_b(kt_, 2, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
+      d->whh = pack_b(kt_, 3, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
       d->whn = pack_b(kt_, 3, H, Hn, w_hn, 1, H, nullptr, units.data(), arena);
       d->whrz_t = pack_b(kt_, 3, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
       d->whn_t = pack_b(kt_, 3, Hp, Hn, w_hn, H, 1, units.data(), units.data(), arena);
@@ -441,7 +441,7 @@ struct Model::Run {
     if (m.config_.reset_after) {
       gh = sc.get(1, B * 3 * Hp);
     } else {
-      gh = sc.get(1, B * 2 * Hp);
+      gh = sc.get(1, B * round_up(2 * Hp, 3 * W));
       gh_n = sc.get(2, B * Hn);
       if (!tape) {
         z_step = sc.get(3, B * Hp);
@@ -556,8 +556,16 @@ struct Model::Run {
 
     float** rows_out = out_rows.data() + int64_t(team.id()) * B;
     const bool after = m.config_.reset_after;
-    const int per_block = (after ? 3 : 2) * kGateBlock / dir.whh.view.pw;
     const int blocks = Hp / kGateBlock;
+    // The first product's columns: [r z n] (reset after) or [r z] per gate block, in panels of
+    // pw that need not end where a block ends ([r z] is 32 columns a block). Gate blocks [b0, b1)
+    // take panels [panel_of(b0), panel_of(b1)); b0 must be a multiple of `align` blocks, where a
+    // panel starts too, so that no panel is in two chunks of the units split.
+    const int block_cols = (after ? 3 : 2) * kGateBlock;
+    const int pw = dir.whh.view.pw;
+    const int align = pw / std::gcd(pw, block_cols);
+    const int64_t gh_ld = int64_t(dir.whh.view.panels) * pw;
+    auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
     const int n_panels = Hn / (3 * W);
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
 
@@ -603,9 +611,9 @@ struct Model::Run {
       ha.base = g.h;
       ha.ld = Hp;
       MutRows gc;
-      gc.ld = (after ? 3 : 2) * Hp;
+      gc.ld = gh_ld;
       gc.base = gh + r0 * gc.ld;
-      gemm_packed(kt, g.rows, ha, 1, dir.whh.view, b0 * per_block, b1 * per_block, gc, false);
+      gemm_packed(kt, g.rows, ha, 1, dir.whh.view, panel_of(b0), panel_of(b1), gc, false);
       GateStep gb = g;
       gb.gh = gc.base;
       gb.gh_ld = gc.ld;
@@ -652,11 +660,12 @@ struct Model::Run {
     // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
     // before, a second phase over unit panels); the members share each step's weights.
     // A chunk holds at least as many panels as the widest tile for this few rows, so a single row
-    // still runs on the tiles that keep 12 accumulators busy; beyond that, about eight chunks per member.
+    // still runs on the tiles that keep 12 accumulators busy; beyond that, about eight chunks per
+    // member; and a whole number of `align` blocks.
     const int m = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
-    const int first_panels = kt.tile_panels[after ? 1 : 0][m - 1];
-    const int group = std::max({1, std::min(4, blocks / (8 * threads)), (first_panels + per_block - 1) / per_block});
     const int n_group = kt.tile_panels[1][m - 1];
+    const int wide = std::max({1, std::min(4, blocks / (8 * threads)), (n_group * pw + block_cols - 1) / block_cols});
+    const int group = (wide + align - 1) / align * align;
     for (int64_t s = 0; s < S; s++) {
       const int64_t bt = sched.active[s];
       phases.run(team, int((blocks + group - 1) / group), [&](int c) {
