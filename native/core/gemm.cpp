@@ -71,17 +71,16 @@ Buffer make_buffer(int64_t n, Arena* arena) {
   return b;
 }
 
-int64_t packed_floats(const KernelTable& kt, int nv, int k, int n) {
-  const int pw = nv * kt.width;
+int64_t packed_floats(const KernelTable& kt, int k, int n) {
+  const int pw = kPanelVectors * kt.width;
   return int64_t((n + pw - 1) / pw) * k * pw;
 }
 
-PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
+PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
                const int* kmap, const int* cmap, Arena* arena) {
   PackedB packed;
   Panels& b = packed.view;
-  b.nv = nv;
-  b.pw = nv * kt.width;
+  b.pw = kPanelVectors * kt.width;
   b.k = k;
   b.panels = (n + b.pw - 1) / b.pw;
   packed.data = make_buffer(int64_t(b.panels) * k * b.pw, arena);
@@ -121,7 +120,6 @@ namespace {
 // L1 while every row tile passes over it.
 void block(const KernelTable& kt, int64_t r0, int64_t r1, const Rows& a, int64_t acs, const Panels& b, int p0,
            int p1, int kb, int kc, const MutRows& c, bool load_c) {
-  const int nvi = b.nv - 2;
   const int pw = b.pw;
   const int64_t bps = int64_t(b.k) * pw;
   const float* ap[kMR];
@@ -133,27 +131,26 @@ void block(const KernelTable& kt, int64_t r0, int64_t r1, const Rows& a, int64_t
     }
     fn(kc, ap, acs, b.panel(p) + int64_t(kb) * pw, bps, cp, load_c);
   };
-  const int mr = kt.rows[nvi];
-  const int64_t full_end = r0 + (r1 - r0) / mr * mr;
+  const int64_t full_end = r0 + (r1 - r0) / kMR * kMR;
   const int rest = int(r1 - full_end);
   // Rows [i0, i1) in tiles of m rows over panels [q, pe): tiles of np panels, then single panels.
   auto span = [&](int64_t i0, int64_t i1, int m, int q, int pe) {
     if (i1 <= i0) return;
-    const int np = kt.tile_panels[nvi][m - 1];
+    const int np = kt.tile_panels[m - 1];
     for (; q + np <= pe; q += np)
-      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.tile[nvi][m - 1], q);
+      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.tile[m - 1], q);
     for (; q < pe; q++)
-      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.single[nvi][m - 1], q);
+      for (int64_t i = i0; i < i1; i += m) tiles(i, m, kt.single[m - 1], q);
   };
   // Panels in steps that both tiles divide, so the rows left over by the full tiles run while the
   // step's panels are still in cache, not in a second pass over all of B (from L3 when B is W_hh).
-  const int np_full = full_end > r0 ? kt.tile_panels[nvi][mr - 1] : 1;
-  const int np_rest = rest > 0 ? kt.tile_panels[nvi][rest - 1] : 1;
+  const int np_full = full_end > r0 ? kt.tile_panels[kMR - 1] : 1;
+  const int np_rest = rest > 0 ? kt.tile_panels[rest - 1] : 1;
   int step = np_full;
   while (step % np_rest) step += np_full;
   for (int p = p0; p < p1; p += step) {
     const int pe = std::min(p1, p + step);
-    span(r0, full_end, mr, p, pe);
+    span(r0, full_end, kMR, p, pe);
     span(full_end, r1, rest, p, pe);
   }
 }
@@ -191,17 +188,17 @@ void GemmWorkspace::reserve(int64_t a_floats, int64_t b_floats) {
 int64_t gemm_general_a_floats() { return int64_t(kMC) * kKC; }
 
 int64_t gemm_general_b_floats(const KernelTable& kt, int n) {
-  const int pw = 3 * kt.width;
+  const int pw = kPanelVectors * kt.width;
   return int64_t((n + pw - 1) / pw) * pw * kKC;
 }
 
 int64_t packed_rows_floats(const KernelTable& kt, int n, int64_t k) {
-  const int pw = 3 * kt.width;
+  const int pw = kPanelVectors * kt.width;
   return int64_t((n + pw - 1) / pw) * pw * k;
 }
 
 void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t block0, int64_t block1, float* dst) {
-  const int pw = 3 * kt.width;
+  const int pw = kPanelVectors * kt.width;
   const int panels = (n + pw - 1) / pw;
   for (int64_t blk = block0; blk < block1; blk++) {
     const int64_t kb = blk * kKC;
@@ -249,8 +246,7 @@ void general_block(const KernelTable& kt, int64_t m0, int64_t m1, int64_t kb, in
 
 Panels block_view(const KernelTable& kt, int n, int kc, const float* data) {
   Panels view;
-  view.nv = 3;
-  view.pw = 3 * kt.width;
+  view.pw = kPanelVectors * kt.width;
   view.k = kc;
   view.panels = (n + view.pw - 1) / view.pw;
   view.data = data;
@@ -262,7 +258,7 @@ Panels block_view(const KernelTable& kt, int n, int kc, const float* data) {
 void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                          int64_t a_cs, const float* b_packed, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
-  const int pw = 3 * kt.width;
+  const int pw = kPanelVectors * kt.width;
   const int panels = (n + pw - 1) / pw;
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
@@ -277,7 +273,7 @@ void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, i
 void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
-  const int pw = 3 * kt.width;
+  const int pw = kPanelVectors * kt.width;
   const int panels = (n + pw - 1) / pw;
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
@@ -319,7 +315,7 @@ void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float*
     rows.base = b_copy.get();
     rows.ld = n;
   }
-  const int64_t pw = 3 * kt.width;
+  const int64_t pw = kPanelVectors * kt.width;
   const int64_t ldc = (n + pw - 1) / pw * pw;
   Buffer out = uninit_buffer(m * ldc);
   GemmWorkspace ws;

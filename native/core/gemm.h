@@ -55,10 +55,10 @@ Buffer make_buffer(int64_t n, Arena* arena = nullptr);
 // cost nothing until the threads that fill them touch them.
 Buffer uninit_buffer(int64_t n, Arena* arena = nullptr);
 
-// B operand laid out for the tiles: `panels` panels of pw = nv * width columns, each k rows of pw.
+// B operand laid out for the tiles: `panels` panels of pw = kPanelVectors * width columns, each k
+// rows of pw.
 struct Panels {
   const float* data = nullptr;
-  int nv = 3;
   int pw = 0;
   int k = 0;
   int panels = 0;
@@ -74,10 +74,10 @@ struct PackedB {
 // Packs B[kk][c] for kk < k, c < n (rounded up to whole panels, zero past n) where
 //   B[kk][c] = src[kmap(kk) * k_stride + cmap(c) * c_stride], or 0 where a map gives -1.
 // Null maps are the identity. Used once per model for weights, so clarity beats speed here.
-PackedB pack_b(const KernelTable& kt, int nv, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
+PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
                const int* kmap, const int* cmap, Arena* arena = nullptr);
 // The floats pack_b stores for these sizes.
-int64_t packed_floats(const KernelTable& kt, int nv, int k, int n);
+int64_t packed_floats(const KernelTable& kt, int k, int n);
 
 // Rows of a matrix: row i at ptrs[i] when ptrs is set, else at base + i * ld.
 struct Rows {
@@ -106,8 +106,8 @@ struct GemmWorkspace {
   void reserve(int64_t a_floats, int64_t b_floats);
 };
 
-// C[i][j] = sum_kk A(i, kk) * B(kk, j) for rows [m0, m1), all j < n (C rows padded to whole panels
-// of nv = 3), where A(i, kk) = a[i * a_rs + kk * a_cs] and B(kk, j) = b.row(kk)[j]. Packs both
+// C[i][j] = sum_kk A(i, kk) * B(kk, j) for rows [m0, m1), all j < n (C rows padded to whole panels),
+// where A(i, kk) = a[i * a_rs + kk * a_cs] and B(kk, j) = b.row(kk)[j]. Packs both
 // operands block by block; for the weight gradients, where k is every time step of the batch.
 void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws);

@@ -188,22 +188,22 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
 int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
   check_config(c);
   const int H = c.hidden_size, D = c.num_directions, W = kt.width;
-  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, 3 * W));
+  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, kPanelVectors * W));
   int64_t total = 0;
   auto add = [&](int64_t n) { total += Arena::floats_for(n); };
   for (int index = 0; index < c.num_layers * D; index++) {
     const int I = index < D ? c.input_size : D * H;
     // The packs and biases the constructor makes, in its order.
-    add(packed_floats(kt, 3, I, 3 * Hp));
-    add(packed_floats(kt, 3, 3 * Hp, I));
+    add(packed_floats(kt, I, 3 * Hp));
+    add(packed_floats(kt, 3 * Hp, I));
     if (c.reset_after) {
-      add(packed_floats(kt, 3, H, 3 * Hp));
-      add(packed_floats(kt, 3, 3 * Hp, Hn));
+      add(packed_floats(kt, H, 3 * Hp));
+      add(packed_floats(kt, 3 * Hp, Hn));
     } else {
-      add(packed_floats(kt, 3, H, 2 * Hp));
-      add(packed_floats(kt, 3, H, Hn));
-      add(packed_floats(kt, 3, 2 * Hp, Hn));
-      add(packed_floats(kt, 3, Hp, Hn));
+      add(packed_floats(kt, H, 2 * Hp));
+      add(packed_floats(kt, H, Hn));
+      add(packed_floats(kt, 2 * Hp, Hn));
+      add(packed_floats(kt, Hp, Hn));
     }
     add(3 * Hp);
     add(Hp);
@@ -222,7 +222,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
   hp_ = int(round_up(H, kGateBlock));
   // Products whose columns are units run in panels of 3W units; they cover the padded width, so
   // every chunk of units has its panel and the padding lanes get zeros, never stale memory.
-  hn_ = int(round_up(hp_, 3 * W));
+  hn_ = int(round_up(hp_, kPanelVectors * W));
   const int Hp = hp_, Hn = hn_;
   std::vector<int> units(static_cast<size_t>(Hn));  // column j of a units product: unit j, or padding
   for (int j = 0; j < Hn; j++) units[size_t(j)] = j < H ? j : -1;
@@ -251,17 +251,17 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
     }
     const int* rows = d->gate_row.data();
     // (arena_floats lists these packs and biases: keep the two in step.)
-    d->wih = pack_b(kt_, 3, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows, arena);
-    d->wih_t = pack_b(kt_, 3, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr, arena);
+    d->wih = pack_b(kt_, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows, arena);
+    d->wih_t = pack_b(kt_, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr, arena);
     if (config.reset_after) {
-      d->whh = pack_b(kt_, 3, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
-      d->whh_t = pack_b(kt_, 3, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
+      d->whh = pack_b(kt_, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
+      d->whh_t = pack_b(kt_, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
     } else {
       const float* w_hn = w.w_hh + int64_t(2) * H * H;
-      d->whh = pack_b(kt_, 3, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
-      d->whn = pack_b(kt_, 3, H, Hn, w_hn, 1, H, nullptr, units.data(), arena);
-      d->whrz_t = pack_b(kt_, 3, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
-      d->whn_t = pack_b(kt_, 3, Hp, Hn, w_hn, H, 1, units.data(), units.data(), arena);
+      d->whh = pack_b(kt_, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
+      d->whn = pack_b(kt_, H, Hn, w_hn, 1, H, nullptr, units.data(), arena);
+      d->whrz_t = pack_b(kt_, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
+      d->whn_t = pack_b(kt_, Hp, Hn, w_hn, H, 1, units.data(), units.data(), arena);
     }
     d->bias_x = make_buffer(3 * Hp, arena);
     d->bias_hn = make_buffer(Hp, arena);
@@ -441,7 +441,7 @@ struct Model::Run {
     if (m.config_.reset_after) {
       gh = sc.get(1, B * 3 * Hp);
     } else {
-      gh = sc.get(1, B * round_up(2 * Hp, 3 * W));
+      gh = sc.get(1, B * round_up(2 * Hp, kPanelVectors * W));
       gh_n = sc.get(2, B * Hn);
       if (!tape) {
         z_step = sc.get(3, B * Hp);
@@ -566,7 +566,7 @@ struct Model::Run {
     const int align = pw / std::gcd(pw, block_cols);
     const int64_t gh_ld = int64_t(dir.whh.view.panels) * pw;
     auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
-    const int n_panels = Hn / (3 * W);
+    const int n_panels = Hn / (kPanelVectors * W);
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
 
     // Step s for rows [r0, r1): the pointers every kernel of the step starts from.
@@ -634,8 +634,8 @@ struct Model::Run {
       GateStep gb = g;
       gb.gh = nc.base;
       gb.gh_ld = Hn;
-      gb.u0 = q0 * 3 * W;
-      gb.u1 = std::min(q1 * 3 * W, Hp);
+      gb.u0 = q0 * kPanelVectors * W;
+      gb.u1 = std::min(q1 * kPanelVectors * W, Hp);
       if (gb.u0 < gb.u1) kt.gates_before_n(gb);
     };
 
@@ -663,7 +663,7 @@ struct Model::Run {
     // still runs on the tiles that keep 12 accumulators busy; beyond that, about eight chunks per
     // member; and a whole number of `align` blocks.
     const int m = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
-    const int n_group = kt.tile_panels[1][m - 1];
+    const int n_group = kt.tile_panels[m - 1];
     const int wide = std::max({1, std::min(4, blocks / (8 * threads)), (n_group * pw + block_cols - 1) / block_cols});
     const int group = (wide + align - 1) / align * align;
     for (int64_t s = 0; s < S; s++) {
@@ -788,7 +788,7 @@ struct Model::Backward {
     out_last = seq_layout(T, B, int64_t(D) * H, t.batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     const int widest_in = std::max(c.input_size, D * H);
-    ld_x = round_up(widest_in, 3 * W);
+    ld_x = round_up(widest_in, kPanelVectors * W);
     // All written before they are read (dh row by row at each direction's setup).
     dgx = sc.get(0, P * 3 * Hp);
     if (c.reset_after) dgh = sc.get(1, P * 3 * Hp);
@@ -870,7 +870,7 @@ struct Model::Backward {
     // The time loop, backwards.
     const float** rows_out = dout_rows.data() + int64_t(team.id()) * B;
     int64_t filled = -1, filled_r0 = -1;
-    const int panels = Hn / (3 * W);
+    const int panels = Hn / (kPanelVectors * W);
     // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
     auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
       const int64_t base = sched.offset[s] + r0;
@@ -902,8 +902,8 @@ struct Model::Backward {
       return g;
     };
     auto units = [&](GateGradStep g, int q0, int q1) {
-      g.u0 = q0 * 3 * W;
-      g.u1 = std::min(q1 * 3 * W, Hp);  // up to the padding: every gradient column is written
+      g.u0 = q0 * kPanelVectors * W;
+      g.u1 = std::min(q1 * kPanelVectors * W, Hp);  // up to the padding: every gradient column is written
       return g;
     };
     // dh[r0.., panels q0..q1) += the gate gradients of step s's rows [r0, r1) · W_hh.
@@ -960,7 +960,7 @@ struct Model::Backward {
       // step's recurrent product into those columns of dh, then runs this step's gate gradients
       // for the same units, which read exactly those columns.
       // Chunks of as many panels as the widest tile for this few rows (see forward).
-      const int pg = kt.tile_panels[1][std::max<int64_t>(1, std::min<int64_t>(B, kMR)) - 1];
+      const int pg = kt.tile_panels[std::max<int64_t>(1, std::min<int64_t>(B, kMR)) - 1];
       const int chunks = (panels + pg - 1) / pg;
       auto span = [&](int c, int* q0, int* q1) {
         *q0 = c * pg;
@@ -997,7 +997,7 @@ struct Model::Backward {
         std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh + i * Hn, sizeof(float) * H);
     });
     const DirectionGradients& out = grads[size_t(l * D + d)];
-    const int64_t ld_wx = round_up(I, 3 * W);
+    const int64_t ld_wx = round_up(I, kPanelVectors * W);
     // The weight gradients' B operands (every packed row of x, of h, and of r ⊙ h before the
     // reset), packed once, K block by K block, for all the row blocks of C that follow.
     Rows xr;

@@ -62,9 +62,9 @@ struct ScalarV {
     return map([&](int i) { return x.v[i] < y.v[i] ? a.v[i] : b.v[i]; });
   }
   // NEON's and AVX-512's shapes (32 registers).
-  template <int NV, int M>
+  template <int M>
   static constexpr int tile_panels() {
-    return M == 1 ? (NV == 3 ? 8 : 12) : M == 2 ? (NV == 3 ? 4 : 6) : M == 3 ? (NV == 3 ? 2 : 4) : (NV == 3 ? 2 : 3);
+    return M == 1 ? 8 : M == 2 ? 4 : 2;
   }
 };
 

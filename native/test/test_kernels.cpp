@@ -24,11 +24,12 @@ struct Worst {
   double err = 0;
 };
 
-// One tile call: m rows, np panels of nv vectors of kt.width floats, k steps, A column stride acs.
-void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int nv, int m, int np, int k, int acs,
-                bool load_c, check::Rng& rng, Worst& worst) {
+// One tile call: m rows, np panels of kPanelVectors vectors of kt.width floats, k steps, A column
+// stride acs.
+void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int m, int np, int k, int acs, bool load_c,
+                check::Rng& rng, Worst& worst) {
   const KernelTable& ref = ref_kernels();
-  const int pw = nv * kt.width;
+  const int pw = kPanelVectors * kt.width;
   const int N = np * pw;
   // A: row i holds k * acs floats, read at kk * acs.
   std::vector<std::vector<float>> a_rows(static_cast<size_t>(m));
@@ -58,7 +59,7 @@ void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int nv, 
   fn(k, a, acs, bp.data(), bps, c, load_c);
 
   // The reference tiles over the same logical matrices, in the reference's panel width.
-  const int rpw = nv * ref.width;
+  const int rpw = kPanelVectors * ref.width;
   const int rnp = (N + rpw - 1) / rpw;
   const int RN = rnp * rpw;
   std::vector<float> rb(size_t(int64_t(rnp) * k * rpw + 1), 0.0f);
@@ -73,11 +74,11 @@ void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int nv, 
   for (int p = 0; p < rnp; p++) {
     float* rcp[kMR];
     for (int i = 0; i < m; i++) rcp[i] = rc.data() + int64_t(i) * RN + p * rpw;
-    ref.single[nv - 2][m - 1](k, a, acs, rb.data() + int64_t(p) * k * rpw, int64_t(k) * rpw, rcp, load_c);
+    ref.single[m - 1](k, a, acs, rb.data() + int64_t(p) * k * rpw, int64_t(k) * rpw, rcp, load_c);
   }
 
-  const std::string where = check::format("%s %s nv=%d m=%d np=%d k=%d acs=%d load_c=%d", kt.name, kind, nv, m, np,
-                                          k, acs, int(load_c));
+  const std::string where =
+      check::format("%s %s m=%d np=%d k=%d acs=%d load_c=%d", kt.name, kind, m, np, k, acs, int(load_c));
   for (int i = 0; i < m; i++) {
     const float* row = c_rows[size_t(i)].data();
     bool guards_ok = true;
@@ -117,27 +118,26 @@ int main() {
   for (const std::string& isa : isas) {
     const KernelTable& kt = kernels_for(isa);
     EXPECT(std::string(kt.name) == isa, "kernels_for(%s).name is %s", isa.c_str(), kt.name);
-    for (int nv = 2; nv <= 3; nv++)
-      for (int m = 1; m <= kMR; m++)
-        for (int kind = 0; kind < 2; kind++) {
-          const GemmTileFn fn = kind == 0 ? kt.tile[nv - 2][m - 1] : kt.single[nv - 2][m - 1];
-          const int np = kind == 0 ? kt.tile_panels[nv - 2][m - 1] : 1;
-          const char* kind_name = kind == 0 ? "tile" : "single";
-          const int64_t failures_before = check::state().failures;
-          if (!EXPECT(fn != nullptr && np >= 1, "%s %s[%d][%d] missing", kt.name, kind_name, nv - 2, m - 1)) continue;
-          Worst worst;
-          int cases = 0;
-          for (int k : kKs)
-            for (int acs : kAcs)
-              for (bool load_c : {false, true}) {
-                check_tile(kt, fn, kind_name, nv, m, np, k, acs, load_c, rng, worst);
-                cases++;
-              }
-          std::printf("%s %s %s nv=%d m=%d (%d panel%s of %d): %d cases, k in {0..600}, bits == ref tile, max error "
-                      "vs double %.2e of sum|ab|\n",
-                      check::state().failures == failures_before ? "ok  " : "FAIL", kt.name, kind_name, nv, m, np,
-                      np > 1 ? "s" : "", nv * kt.width, cases, worst.err);
-        }
+    for (int m = 1; m <= kMR; m++)
+      for (int kind = 0; kind < 2; kind++) {
+        const GemmTileFn fn = kind == 0 ? kt.tile[m - 1] : kt.single[m - 1];
+        const int np = kind == 0 ? kt.tile_panels[m - 1] : 1;
+        const char* kind_name = kind == 0 ? "tile" : "single";
+        const int64_t failures_before = check::state().failures;
+        if (!EXPECT(fn != nullptr && np >= 1, "%s %s[%d] missing", kt.name, kind_name, m - 1)) continue;
+        Worst worst;
+        int cases = 0;
+        for (int k : kKs)
+          for (int acs : kAcs)
+            for (bool load_c : {false, true}) {
+              check_tile(kt, fn, kind_name, m, np, k, acs, load_c, rng, worst);
+              cases++;
+            }
+        std::printf("%s %s %s m=%d (%d panel%s of %d): %d cases, k in {0..600}, bits == ref tile, max error "
+                    "vs double %.2e of sum|ab|\n",
+                    check::state().failures == failures_before ? "ok  " : "FAIL", kt.name, kind_name, m, np,
+                    np > 1 ? "s" : "", kPanelVectors * kt.width, cases, worst.err);
+      }
   }
   return check::finish("kernels");
 }

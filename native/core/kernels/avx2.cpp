@@ -44,9 +44,9 @@ struct Avx2V {
   static reg select_lt(reg x, reg y, reg a, reg b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, y, _CMP_LT_OQ)); }
 
   // 12 accumulators at most: with 3 B vectors and 1 broadcast that is all 16 ymm registers.
-  template <int NV, int M>
+  template <int M>
   static constexpr int tile_panels() {
-    return M == 1 ? (NV == 3 ? 4 : 6) : M == 2 ? (NV == 3 ? 2 : 3) : M == 3 ? (NV == 3 ? 1 : 2) : 1;
+    return M == 1 ? 4 : M == 2 ? 2 : 1;
   }
 };
 

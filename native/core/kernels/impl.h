@@ -84,14 +84,15 @@ void tanh_n(const float* x, float* y, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMM micro-tile: M rows x NP panels x NV vectors, accumulators in registers.
+// GEMM micro-tile: M rows x NP panels of kPanelVectors vectors, accumulators in registers.
 // ---------------------------------------------------------------------------------------------
 
-template <class V, int M, int NV, int NP>
+template <class V, int M, int NP>
 void gemm_tile(int k, const float* const* a, int64_t acs, const float* b, int64_t bps, float* const* c,
                bool load_c) {
   using R = typename V::reg;
   constexpr int W = V::W;
+  constexpr int NV = kPanelVectors;
   constexpr int PW = NV * W;
   R acc[M][NP][NV];
   for (int i = 0; i < M; i++)
@@ -321,10 +322,10 @@ float fma_loop(int64_t iters) {
 // The table
 // ---------------------------------------------------------------------------------------------
 
-// TP<NV, M> is the number of panels a tile of M rows covers for panels of NV vectors.
-template <class V, int NV, int M>
+// The tile of M rows over as many panels as V's registers hold (V::tile_panels<M>()).
+template <class V, int M>
 constexpr GemmTileFn tile_fn() {
-  return &gemm_tile<V, M, NV, V::template tile_panels<NV, M>()>;
+  return &gemm_tile<V, M, V::template tile_panels<M>()>;
 }
 
 template <class V>
@@ -332,37 +333,19 @@ KernelTable make_table(const char* name) {
   KernelTable t{};
   t.name = name;
   t.width = V::W;
-  t.tile[0][0] = tile_fn<V, 2, 1>();
-  t.tile[0][1] = tile_fn<V, 2, 2>();
-  t.tile[0][2] = tile_fn<V, 2, 3>();
-  t.tile[0][3] = tile_fn<V, 2, 4>();
-  t.tile[1][0] = tile_fn<V, 3, 1>();
-  t.tile[1][1] = tile_fn<V, 3, 2>();
-  t.tile[1][2] = tile_fn<V, 3, 3>();
-  t.tile[1][3] = tile_fn<V, 3, 4>();
-  t.tile_panels[0][0] = V::template tile_panels<2, 1>();
-  t.tile_panels[0][1] = V::template tile_panels<2, 2>();
-  t.tile_panels[0][2] = V::template tile_panels<2, 3>();
-  t.tile_panels[0][3] = V::template tile_panels<2, 4>();
-  t.tile_panels[1][0] = V::template tile_panels<3, 1>();
-  t.tile_panels[1][1] = V::template tile_panels<3, 2>();
-  t.tile_panels[1][2] = V::template tile_panels<3, 3>();
-  t.tile_panels[1][3] = V::template tile_panels<3, 4>();
-  t.single[0][0] = &gemm_tile<V, 1, 2, 1>;
-  t.single[0][1] = &gemm_tile<V, 2, 2, 1>;
-  t.single[0][2] = &gemm_tile<V, 3, 2, 1>;
-  t.single[0][3] = &gemm_tile<V, 4, 2, 1>;
-  t.single[1][0] = &gemm_tile<V, 1, 3, 1>;
-  t.single[1][1] = &gemm_tile<V, 2, 3, 1>;
-  t.single[1][2] = &gemm_tile<V, 3, 3, 1>;
-  t.single[1][3] = &gemm_tile<V, 4, 3, 1>;
-  // Rows per tile: the most accumulators (then the most rows), so panels of 2 vectors run 3-row
-  // tiles over 2 panels (12 accumulators) rather than 4-row tiles over one (8).
-  for (int nvi = 0; nvi < 2; nvi++) {
-    t.rows[nvi] = 1;
-    for (int m = 1; m <= kMR; m++)
-      if (m * t.tile_panels[nvi][m - 1] >= t.rows[nvi] * t.tile_panels[nvi][t.rows[nvi] - 1]) t.rows[nvi] = m;
-  }
+  static_assert(kMR == 4, "the tables below list one tile per row count");
+  t.tile[0] = tile_fn<V, 1>();
+  t.tile[1] = tile_fn<V, 2>();
+  t.tile[2] = tile_fn<V, 3>();
+  t.tile[3] = tile_fn<V, 4>();
+  t.tile_panels[0] = V::template tile_panels<1>();
+  t.tile_panels[1] = V::template tile_panels<2>();
+  t.tile_panels[2] = V::template tile_panels<3>();
+  t.tile_panels[3] = V::template tile_panels<4>();
+  t.single[0] = &gemm_tile<V, 1, 1>;
+  t.single[1] = &gemm_tile<V, 2, 1>;
+  t.single[2] = &gemm_tile<V, 3, 1>;
+  t.single[3] = &gemm_tile<V, 4, 1>;
   t.gates_after = &gates_after<V>;
   t.gates_before_rz = &gates_before_rz<V>;
   t.gates_before_n = &gates_before_n<V>;

@@ -16,9 +16,13 @@ constexpr int kMR = 4;
 // fixed block keeps gradients bit-identical across vector widths (4, 8, 16 all divide it).
 constexpr int kGateBlock = 16;
 
-// One GEMM micro-tile: m rows (1..kMR) by np panels of nv vectors each (nv = 2 or 3).
+// B panels are this many vectors wide (pw = kPanelVectors * width floats): with kMR rows, a
+// tile's 12 accumulators, 3 B vectors and a broadcast fill AVX2's 16 registers.
+constexpr int kPanelVectors = 3;
+
+// One GEMM micro-tile: m rows (1..kMR) by np panels.
 //   c[i][p*pw + j] = (load_c ? c[i][p*pw + j] : 0) + sum_k a[i][k*acs] * b[p*bps + k*pw + j]
-// pw = nv * width is the panel width; b holds each panel as k rows of pw floats. Every element is
+// pw is the panel width; b holds each panel as k rows of pw floats. Every element is
 // one fused multiply-add chain over k in order, so a tile's shape never changes a result's bits.
 using GemmTileFn = void (*)(int k, const float* const* a, int64_t acs, const float* b, int64_t bps,
                             float* const* c, bool load_c);
@@ -63,10 +67,9 @@ struct GateGradStep {
 struct KernelTable {
   const char* name;   // "ref", "avx2", "avx512", "neon"
   int width;          // floats per vector: the unit block of the gate column layout
-  GemmTileFn tile[2][kMR];        // [nv - 2][m - 1]: covers tile_panels[..][..] panels
-  int tile_panels[2][kMR];
-  GemmTileFn single[2][kMR];      // [nv - 2][m - 1]: one panel
-  int rows[2];                    // [nv - 2]: the row count whose tile holds the most accumulators
+  GemmTileFn tile[kMR];           // [m - 1]: covers tile_panels[m - 1] panels
+  int tile_panels[kMR];
+  GemmTileFn single[kMR];         // [m - 1]: one panel
   void (*gates_after)(const GateStep&);
   void (*gates_before_rz)(const GateStep&);
   void (*gates_before_n)(const GateStep&);

@@ -50,9 +50,9 @@ struct NeonV {
   static reg select_lt(reg x, reg y, reg a, reg b) { return vbslq_f32(vcltq_f32(x, y), a, b); }
 
   // 32 q registers: up to 24 accumulators.
-  template <int NV, int M>
+  template <int M>
   static constexpr int tile_panels() {
-    return M == 1 ? (NV == 3 ? 8 : 12) : M == 2 ? (NV == 3 ? 4 : 6) : M == 3 ? (NV == 3 ? 2 : 4) : (NV == 3 ? 2 : 3);
+    return M == 1 ? 8 : M == 2 ? 4 : 2;
   }
 };
 

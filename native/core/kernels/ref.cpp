@@ -67,9 +67,9 @@ struct RefV {
   }
 
   // The same tile shapes as AVX2, so a run forced to 'ref' walks the same loops.
-  template <int NV, int M>
+  template <int M>
   static constexpr int tile_panels() {
-    return M == 1 ? (NV == 3 ? 4 : 6) : M == 2 ? (NV == 3 ? 2 : 3) : M == 3 ? (NV == 3 ? 1 : 2) : 1;
+    return M == 1 ? 4 : M == 2 ? 2 : 1;
   }
 };
 
