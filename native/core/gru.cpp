@@ -86,6 +86,15 @@ int64_t give_half(Handoff& handoff, int64_t r0, int64_t r1, int64_t active, int6
   return live >= 2 * kMR && handoff.offer({mid, r1, next}) ? mid : r1;
 }
 
+// Entries each member's slice of a per-member pointer array takes: B, rounded up to a cache line's
+// worth, and one line more (the array itself need not start on a line), so that members
+// refreshing their row pointers at every step never write the same line. With a few rows, the
+// slices of two members would otherwise share one.
+int64_t member_rows(int64_t B) {
+  constexpr int64_t kLine = 64 / int64_t(sizeof(void*));
+  return round_up(B, kLine) + kLine;
+}
+
 // Row (t, b) of a sequence buffer sits at (t * ts + b * bs) * width.
 struct Layout {
   int64_t ts, bs, width;
@@ -424,7 +433,7 @@ struct Model::Run {
   float* inter[2] = {nullptr, nullptr};
   std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
   std::vector<float*> final_rows;          // where each row's final state goes
-  std::vector<float*> out_rows;            // per thread, B entries
+  std::vector<float*> out_rows;            // per thread, B entries (at member_rows(B) apart)
   std::vector<int64_t> groups;             // row groups when the rows are split (boundaries), else empty
   std::unique_ptr<Handoff[]> handoffs;     // per layer and direction, for the row groups
 
@@ -457,7 +466,7 @@ struct Model::Run {
     }
     x_rows.resize(size_t(P));
     final_rows.resize(size_t(B));
-    out_rows.resize(size_t(B * threads));
+    out_rows.resize(size_t(member_rows(B) * threads));
     groups = row_groups(sched, threads);
     if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
   }
@@ -554,7 +563,7 @@ struct Model::Run {
                   int(int64_t(grid.panels) * (g + 1) / grid.panel_groups), out_c, false);
     });
 
-    float** rows_out = out_rows.data() + int64_t(team.id()) * B;
+    float** rows_out = out_rows.data() + member_rows(B) * team.id();
     const bool after = m.config_.reset_after;
     const int blocks = Hp / kGateBlock;
     // The first product's columns: [r z n] (reset after) or [r z] per gate block, in panels of
@@ -773,7 +782,7 @@ struct Model::Backward {
   float* d_layer[2] = {nullptr, nullptr};
   int64_t ld_x = 0;
   std::vector<const float*> x_rows;
-  std::vector<const float*> dout_rows;  // per thread, B entries
+  std::vector<const float*> dout_rows;  // per thread, B entries (at member_rows(B) apart)
   std::vector<int64_t> groups;          // row groups when the rows are split, else empty
   std::unique_ptr<Handoff[]> handoffs;  // per layer and direction, for the row groups
   std::vector<GemmWorkspace>& ws;
@@ -806,7 +815,7 @@ struct Model::Backward {
       if (L > 2) d_layer[1] = sc.get(7, T * B * D * H);
     }
     x_rows.resize(size_t(P));
-    dout_rows.resize(size_t(B * threads));
+    dout_rows.resize(size_t(member_rows(B) * threads));
     groups = row_groups(sched, threads);
     if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
     if (ws.size() < size_t(threads)) ws.resize(size_t(threads));
@@ -868,7 +877,7 @@ struct Model::Backward {
     });
 
     // The time loop, backwards.
-    const float** rows_out = dout_rows.data() + int64_t(team.id()) * B;
+    const float** rows_out = dout_rows.data() + member_rows(B) * team.id();
     int64_t filled = -1, filled_r0 = -1;
     const int panels = Hn / (kPanelVectors * W);
     // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
