@@ -33,7 +33,7 @@ function nativeSection(bench) {
   if (peak[String(threads)]) {
     const large = bench.rows.filter((r) => r.shape === 'large' && r.pass === 'forward');
     const pct = large.map((r) => `${fmt(r.results[best].gflops)} GFLOP/s (${r.resetAfter ? 'after' : 'before'}, ` +
-      `${fmt((100 * r.results[best].gflops) / peak[String(threads)], 0)}%)`);
+      `${fmt((100 * r.results[best].gflops) / peak[String(threads)], 1)}%)`);
     lines.push(`The machine's FMA peak, measured by the same run with a loop of independent FMAs (the best of five samples): ` +
       `${fmt(peak['1'])} GFLOP/s on one thread, ${fmt(peak[String(threads)])} on ${threads}. ` +
       `The large forward on ${threads} threads: ${pct.join(' and ')} of that peak.`);
