@@ -77,15 +77,6 @@ std::vector<int64_t> row_groups(const Schedule& sched, int threads) {
   return cuts;
 }
 
-// At a step boundary of a row group [r0, r1), offers the back half of the rows that run the next
-// step (the first `active` rows) to an idle member, from step `next` on. Returns the end of the
-// rows the caller keeps: both parts have at least kMR rows, the kept part a multiple of kMR.
-int64_t give_half(Handoff& handoff, int64_t r0, int64_t r1, int64_t active, int64_t next) {
-  const int64_t live = std::min(r1, active) - r0;
-  const int64_t mid = r0 + (live / 2 + kMR - 1) / kMR * kMR;
-  return live >= 2 * kMR && handoff.offer({mid, r1, next}) ? mid : r1;
-}
-
 // Entries each member's slice of a per-member pointer array takes: B, rounded up to a cache line's
 // worth, and one line more (the array itself need not start on a line), so that members
 // refreshing their row pointers at every step never write the same line. With a few rows, the
@@ -660,7 +651,7 @@ struct Model::Run {
           const GateStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
           first(g, r0, 0, blocks);
           if (!after) second(g, r0, 0, n_panels);
-          if (s + 1 < S && handoff.wanted()) r1 = give_half(handoff, r0, r1, sched.active[s + 1], s + 1);
+          if (s + 1 < S) r1 = handoff.give_half(r0, r1, sched.active[s + 1], s + 1, kMR);
         }
       };
       handoff.run(phases, team, groups, 0, run_rows);
@@ -959,7 +950,7 @@ struct Model::Backward {
           gates(g, 0, panels);
           if (!after) gates2(g, r0, 0, panels);
           // The rows given away start at step s - 1 with step s's recurrent product.
-          if (s > 0 && handoff.wanted()) r1 = give_half(handoff, r0, r1, sched.active[s - 1], s - 1);
+          if (s > 0) r1 = handoff.give_half(r0, r1, sched.active[s - 1], s - 1, kMR);
         }
         if (S > 0) recurrent(0, r0, r1, 0, panels);
       };

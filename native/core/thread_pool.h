@@ -5,6 +5,7 @@
 // on the thread count) and never waits behind another caller's job.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -133,14 +134,23 @@ class Handoff {
       running_.fetch_sub(1, std::memory_order_release);
     }
   }
-  // Whether a member waits for work: cheap enough to ask at every step.
-  bool wanted() const { return idle_.load(std::memory_order_relaxed) > int(pending_.load(std::memory_order_relaxed)); }
-  // Offers an item; true when a waiting member will run it (the caller then stops before item.r0).
-  bool offer(const Item& item);
+  // Called by a member at a step boundary of its rows [r0, r1), cheap enough for every step: when
+  // a member waits for work, offers it the back half of the rows that run the next step (the
+  // first `active` rows) from step `next` on. Returns the end of the rows the caller keeps on
+  // with: r1, or the start of the half given away. Both halves have at least `grain` rows, the
+  // kept one a multiple of grain.
+  int64_t give_half(int64_t r0, int64_t r1, int64_t active, int64_t next, int64_t grain) {
+    if (idle_.load(std::memory_order_relaxed) <= int(pending_.load(std::memory_order_relaxed))) return r1;
+    const int64_t live = std::min(r1, active) - r0;
+    const int64_t mid = r0 + (live / 2 + grain - 1) / grain * grain;
+    return live >= 2 * grain && offer({mid, r1, next}) ? mid : r1;
+  }
   // Items given away so far, by every Handoff in the process (for the tests).
   static int64_t given_total() { return given_.load(std::memory_order_relaxed); }
 
  private:
+  // Offers an item; true when a waiting member will run it (the caller then stops before item.r0).
+  bool offer(const Item& item);
   // Waits for an offered item (true) or until no item runs (false).
   bool next(Item* item);
 

@@ -215,10 +215,7 @@ int main() {
             if (!next[size_t(r)].compare_exchange_strong(expected, s + 1)) disorder++;
           }
           if (slow) std::this_thread::sleep_for(std::chrono::microseconds(200));
-          if (s + 1 < steps && handoff.wanted()) {
-            const int64_t live = r1 - item.r0, mid = item.r0 + (live / 2 + 3) / 4 * 4;
-            if (live >= 8 && handoff.offer({mid, r1, s + 1})) r1 = mid;
-          }
+          if (s + 1 < steps) r1 = handoff.give_half(item.r0, r1, rows, s + 1, 4);
         }
       };
       // The member that runs group 0 is slow; rows it takes from others are not.
