@@ -72,7 +72,7 @@ Buffer make_buffer(int64_t n, Arena* arena) {
 }
 
 int64_t packed_floats(const KernelTable& kt, int k, int n) {
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   return int64_t((n + pw - 1) / pw) * k * pw;
 }
 
@@ -80,7 +80,7 @@ PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_
                const int* kmap, const int* cmap, Arena* arena) {
   PackedB packed;
   Panels& b = packed.view;
-  b.pw = kPanelVectors * kt.width;
+  b.pw = kt.panel_width();
   b.k = k;
   b.panels = (n + b.pw - 1) / b.pw;
   packed.data = make_buffer(int64_t(b.panels) * k * b.pw, arena);
@@ -188,17 +188,17 @@ void GemmWorkspace::reserve(int64_t a_floats, int64_t b_floats) {
 int64_t gemm_general_a_floats() { return int64_t(kMC) * kKC; }
 
 int64_t gemm_general_b_floats(const KernelTable& kt, int n) {
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   return int64_t((n + pw - 1) / pw) * pw * kKC;
 }
 
 int64_t packed_rows_floats(const KernelTable& kt, int n, int64_t k) {
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   return int64_t((n + pw - 1) / pw) * pw * k;
 }
 
 void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t block0, int64_t block1, float* dst) {
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   const int panels = (n + pw - 1) / pw;
   for (int64_t blk = block0; blk < block1; blk++) {
     const int64_t kb = blk * kKC;
@@ -246,7 +246,7 @@ void general_block(const KernelTable& kt, int64_t m0, int64_t m1, int64_t kb, in
 
 Panels block_view(const KernelTable& kt, int n, int kc, const float* data) {
   Panels view;
-  view.pw = kPanelVectors * kt.width;
+  view.pw = kt.panel_width();
   view.k = kc;
   view.panels = (n + view.pw - 1) / view.pw;
   view.data = data;
@@ -258,7 +258,7 @@ Panels block_view(const KernelTable& kt, int n, int kc, const float* data) {
 void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                          int64_t a_cs, const float* b_packed, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   const int panels = (n + pw - 1) / pw;
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
@@ -273,7 +273,7 @@ void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, i
 void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   const int panels = (n + pw - 1) / pw;
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
@@ -315,7 +315,7 @@ void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float*
     rows.base = b_copy.get();
     rows.ld = n;
   }
-  const int64_t pw = kPanelVectors * kt.width;
+  const int64_t pw = kt.panel_width();
   const int64_t ldc = (n + pw - 1) / pw * pw;
   Buffer out = uninit_buffer(m * ldc);
   GemmWorkspace ws;

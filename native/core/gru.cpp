@@ -187,8 +187,8 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
 
 int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
   check_config(c);
-  const int H = c.hidden_size, D = c.num_directions, W = kt.width;
-  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, kPanelVectors * W));
+  const int H = c.hidden_size, D = c.num_directions;
+  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, kt.panel_width()));
   int64_t total = 0;
   auto add = [&](int64_t n) { total += Arena::floats_for(n); };
   for (int index = 0; index < c.num_layers * D; index++) {
@@ -215,14 +215,14 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
              Arena* arena)
     : config_(config), kt_(kernels) {
   check_config(config);
-  const int H = config.hidden_size, D = config.num_directions, W = kt_.width;
+  const int H = config.hidden_size, D = config.num_directions;
   if (int64_t(weights.size()) != int64_t(config.num_layers) * D)
     throw Error("ERR_STATE_DICT", "weights: expected " + std::to_string(config.num_layers * D) +
                                       " layer-directions, got " + std::to_string(weights.size()));
   hp_ = int(round_up(H, kGateBlock));
   // Products whose columns are units run in panels of 3W units; they cover the padded width, so
   // every chunk of units has its panel and the padding lanes get zeros, never stale memory.
-  hn_ = int(round_up(hp_, kPanelVectors * W));
+  hn_ = int(round_up(hp_, kt_.panel_width()));
   const int Hp = hp_, Hn = hn_;
   std::vector<int> units(static_cast<size_t>(Hn));  // column j of a units product: unit j, or padding
   for (int j = 0; j < Hn; j++) units[size_t(j)] = j < H ? j : -1;
@@ -410,7 +410,7 @@ struct Model::Run {
   const Model& m;
   const KernelTable& kt;
   int64_t T, B, P, S;
-  int H, D, L, W, Hp, Hn, threads;
+  int H, D, L, Hp, Hn, threads;
   bool batch_first;
   const Schedule& sched;
   Tape::Impl* tape;
@@ -430,7 +430,7 @@ struct Model::Run {
 
   Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads, Scratch& sc)
       : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
-        D(model.config_.num_directions), L(model.config_.num_layers), W(model.kt_.width), Hp(model.hp_),
+        D(model.config_.num_directions), L(model.config_.num_layers), Hp(model.hp_),
         Hn(model.hn_), threads(nthreads), batch_first(in.batch_first), sched(s), tape(tp), x(in.x), h0(in.h0),
         masks(nullptr), output(nullptr), hidden(nullptr) {
     in0 = seq_layout(T, B, model.config_.input_size, batch_first);
@@ -441,7 +441,7 @@ struct Model::Run {
     if (m.config_.reset_after) {
       gh = sc.get(1, B * 3 * Hp);
     } else {
-      gh = sc.get(1, B * round_up(2 * Hp, kPanelVectors * W));
+      gh = sc.get(1, B * round_up(2 * Hp, kt.panel_width()));
       gh_n = sc.get(2, B * Hn);
       if (!tape) {
         z_step = sc.get(3, B * Hp);
@@ -566,7 +566,7 @@ struct Model::Run {
     const int align = pw / std::gcd(pw, block_cols);
     const int64_t gh_ld = int64_t(dir.whh.view.panels) * pw;
     auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
-    const int n_panels = Hn / (kPanelVectors * W);
+    const int n_panels = Hn / kt.panel_width();
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
 
     // Step s for rows [r0, r1): the pointers every kernel of the step starts from.
@@ -634,8 +634,8 @@ struct Model::Run {
       GateStep gb = g;
       gb.gh = nc.base;
       gb.gh_ld = Hn;
-      gb.u0 = q0 * kPanelVectors * W;
-      gb.u1 = std::min(q1 * kPanelVectors * W, Hp);
+      gb.u0 = q0 * kt.panel_width();
+      gb.u1 = std::min(q1 * kt.panel_width(), Hp);
       if (gb.u0 < gb.u1) kt.gates_before_n(gb);
     };
 
@@ -760,7 +760,7 @@ struct Model::Backward {
   const Tape::Impl& tape;
   const Schedule& sched;
   int64_t T, B, P, S;
-  int H, D, L, W, Hp, Hn, threads;
+  int H, D, L, Hp, Hn, threads;
   const float* d_output;
   const float* d_hidden;
   float* d_input;
@@ -782,13 +782,13 @@ struct Model::Backward {
            const float* dout, const float* dhid, float* din, float* dh0, const std::vector<DirectionGradients>& g,
            Scratch& sc)
       : kt(k), cfg(c), tape(t), sched(t.sched), T(t.steps), B(t.batch), P(t.sched.rows), S(t.sched.steps),
-        H(c.hidden_size), D(c.num_directions), L(c.num_layers), W(k.width), Hp(hp), Hn(hn), threads(nthreads),
+        H(c.hidden_size), D(c.num_directions), L(c.num_layers), Hp(hp), Hn(hn), threads(nthreads),
         d_output(dout), d_hidden(dhid), d_input(din), d_h0(dh0), grads(g), ws(sc.gemm) {
     in0 = seq_layout(T, B, c.input_size, t.batch_first);
     out_last = seq_layout(T, B, int64_t(D) * H, t.batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     const int widest_in = std::max(c.input_size, D * H);
-    ld_x = round_up(widest_in, kPanelVectors * W);
+    ld_x = round_up(widest_in, kt.panel_width());
     // All written before they are read (dh row by row at each direction's setup).
     dgx = sc.get(0, P * 3 * Hp);
     if (c.reset_after) dgh = sc.get(1, P * 3 * Hp);
@@ -870,7 +870,7 @@ struct Model::Backward {
     // The time loop, backwards.
     const float** rows_out = dout_rows.data() + member_rows(B) * team.id();
     int64_t filled = -1, filled_r0 = -1;
-    const int panels = Hn / (kPanelVectors * W);
+    const int panels = Hn / kt.panel_width();
     // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
     auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
       const int64_t base = sched.offset[s] + r0;
@@ -902,8 +902,8 @@ struct Model::Backward {
       return g;
     };
     auto units = [&](GateGradStep g, int q0, int q1) {
-      g.u0 = q0 * kPanelVectors * W;
-      g.u1 = std::min(q1 * kPanelVectors * W, Hp);  // up to the padding: every gradient column is written
+      g.u0 = q0 * kt.panel_width();
+      g.u1 = std::min(q1 * kt.panel_width(), Hp);  // up to the padding: every gradient column is written
       return g;
     };
     // dh[r0.., panels q0..q1) += the gate gradients of step s's rows [r0, r1) · W_hh.
@@ -997,7 +997,7 @@ struct Model::Backward {
         std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh + i * Hn, sizeof(float) * H);
     });
     const DirectionGradients& out = grads[size_t(l * D + d)];
-    const int64_t ld_wx = round_up(I, kPanelVectors * W);
+    const int64_t ld_wx = round_up(I, kt.panel_width());
     // The weight gradients' B operands (every packed row of x, of h, and of r ⊙ h before the
     // reset), packed once, K block by K block, for all the row blocks of C that follow.
     Rows xr;

@@ -29,7 +29,7 @@ struct Worst {
 void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int m, int np, int k, int acs, bool load_c,
                 check::Rng& rng, Worst& worst) {
   const KernelTable& ref = ref_kernels();
-  const int pw = kPanelVectors * kt.width;
+  const int pw = kt.panel_width();
   const int N = np * pw;
   // A: row i holds k * acs floats, read at kk * acs.
   std::vector<std::vector<float>> a_rows(static_cast<size_t>(m));
@@ -59,7 +59,7 @@ void check_tile(const KernelTable& kt, GemmTileFn fn, const char* kind, int m, i
   fn(k, a, acs, bp.data(), bps, c, load_c);
 
   // The reference tiles over the same logical matrices, in the reference's panel width.
-  const int rpw = kPanelVectors * ref.width;
+  const int rpw = ref.panel_width();
   const int rnp = (N + rpw - 1) / rpw;
   const int RN = rnp * rpw;
   std::vector<float> rb(size_t(int64_t(rnp) * k * rpw + 1), 0.0f);
@@ -136,7 +136,7 @@ int main() {
         std::printf("%s %s %s m=%d (%d panel%s of %d): %d cases, k in {0..600}, bits == ref tile, max error "
                     "vs double %.2e of sum|ab|\n",
                     check::state().failures == failures_before ? "ok  " : "FAIL", kt.name, kind_name, m, np,
-                    np > 1 ? "s" : "", kPanelVectors * kt.width, cases, worst.err);
+                    np > 1 ? "s" : "", kt.panel_width(), cases, worst.err);
       }
   }
   return check::finish("kernels");
