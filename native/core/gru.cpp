@@ -420,6 +420,7 @@ struct Model::Run {
   float* output;
   float* hidden;
   Layout in0, out_last, time_first;
+  int64_t gh_ld = 0;  // the recurrent product's row: its [r z n] or [r z] columns in whole panels
   float *gx = nullptr, *gh = nullptr, *gh_n = nullptr, *z_step = nullptr, *rh = nullptr, *state = nullptr;
   float* inter[2] = {nullptr, nullptr};
   std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
@@ -438,10 +439,9 @@ struct Model::Run {
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     // Every buffer here is written before it is read (the state's padding at the setup).
     gx = sc.get(0, P * 3 * Hp);
-    if (m.config_.reset_after) {
-      gh = sc.get(1, B * 3 * Hp);
-    } else {
-      gh = sc.get(1, B * round_up(2 * Hp, kt.panel_width()));
+    gh_ld = round_up(int64_t(m.config_.reset_after ? 3 : 2) * Hp, kt.panel_width());
+    gh = sc.get(1, B * gh_ld);
+    if (!m.config_.reset_after) {
       gh_n = sc.get(2, B * Hn);
       if (!tape) {
         z_step = sc.get(3, B * Hp);
@@ -564,7 +564,6 @@ struct Model::Run {
     const int block_cols = (after ? 3 : 2) * kGateBlock;
     const int pw = dir.whh.view.pw;
     const int align = pw / std::gcd(pw, block_cols);
-    const int64_t gh_ld = int64_t(dir.whh.view.panels) * pw;
     auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
     const int n_panels = Hn / kt.panel_width();
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
