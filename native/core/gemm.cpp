@@ -83,7 +83,7 @@ PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_
   b.pw = kt.panel_width();
   b.k = k;
   b.panels = (n + b.pw - 1) / b.pw;
-  packed.data = make_buffer(int64_t(b.panels) * k * b.pw, arena);
+  packed.data = make_buffer(b.floats(), arena);
   b.data = packed.data.get();
   // The loop runs along the source's contiguous dimension (training repacks the weights after every
   // optimizer step, so this is not only load-time work); the destination starts zeroed.

@@ -63,6 +63,7 @@ struct Panels {
   int k = 0;
   int panels = 0;
   const float* panel(int p) const { return data + int64_t(p) * k * pw; }
+  int64_t floats() const { return int64_t(panels) * k * pw; }
 };
 
 // A B operand packed once and owned (weights).

@@ -276,7 +276,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
         for (int j = 0; j < H; j++) d->bias_hn[j] = w.b_hh[2 * H + j];
     }
     for (const PackedB* p : {&d->wih, &d->whh, &d->whn, &d->wih_t, &d->whh_t, &d->whrz_t, &d->whn_t})
-      packed_bytes_ += int64_t(p->view.panels) * p->view.k * p->view.pw * int64_t(sizeof(float));
+      packed_bytes_ += p->view.floats() * int64_t(sizeof(float));
     dirs_.push_back(std::move(d));
   }
 }
@@ -301,8 +301,8 @@ bool Model::same_packing(const Model& o) const {
     const PackedB* theirs[] = {&e.wih, &e.whh, &e.whn, &e.wih_t, &e.whh_t, &e.whrz_t, &e.whn_t};
     for (size_t i = 0; i < 7; i++) {
       const Panels &p = mine[i]->view, &q = theirs[i]->view;
-      const int64_t n = int64_t(p.panels) * p.k * p.pw;
-      if (n != int64_t(q.panels) * q.k * q.pw || !same(p.data, q.data, n)) return false;
+      const int64_t n = p.floats();
+      if (n != q.floats() || !same(p.data, q.data, n)) return false;
     }
     if (!same(d.bias_x.get(), e.bias_x.get(), 3 * int64_t(hp_)) || !same(d.bias_hn.get(), e.bias_hn.get(), hp_)) return false;
   }
@@ -479,14 +479,13 @@ struct Model::Run {
     int chunks() const { return int(row_blocks * panel_groups); }
   };
   Grid projection_grid(const Panels& wih) const {
-    const int panels = wih.panels;
     const int64_t row_blocks = (P + kMC - 1) / kMC;
-    if (row_blocks == 0) return {0, 1, panels};
+    if (row_blocks == 0) return {0, 1, wih.panels};
     const int64_t want = 4 * int64_t(threads);
     int64_t groups = std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks);
     constexpr int64_t kL2Share = int64_t(512) << 10;  // bytes of W_ih that stay in L2 beside the rest
-    if (int64_t(panels) * wih.k * wih.pw * int64_t(sizeof(float)) > kL2Share) groups = std::max<int64_t>(groups, threads);
-    return {row_blocks, int(std::min<int64_t>(panels, groups)), panels};
+    if (wih.floats() * int64_t(sizeof(float)) > kL2Share) groups = std::max<int64_t>(groups, threads);
+    return {row_blocks, int(std::min<int64_t>(wih.panels, groups)), wih.panels};
   }
 
   // The body every member runs: layers, directions and steps as phases of chunks.
