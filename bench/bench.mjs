@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
-import { input, machineLine, median, PRIME_BELOW_MS, runHeader, writeResult } from './common.mjs';
+import { input, largeForwardShares, machineLine, median, PRIME_BELOW_MS, runHeader, writeResult } from './common.mjs';
 
 export const SHAPES = {
   stream: { T: 100, B: 1, I: 64, H: 256 },
@@ -143,13 +143,9 @@ export async function runBench(argv = process.argv.slice(2)) {
     }
   }
   if (peak) {
-    const large = rows.filter((r) => r.shape === 'large' && r.pass === 'forward');
-    if (large.length) {
-      const parts = large.map((r) => {
-        const g = r.results[best].gflops;
-        // One decimal: a whole percent would round 69.6% up to the 70% a target may ask for.
-        return `${g.toFixed(1)} GFLOP/s = ${((100 * g) / peak[info.threads]).toFixed(1)}% (${r.resetAfter ? 'after' : 'before'})`;
-      });
+    const shares = largeForwardShares(rows, best, peak[info.threads]);
+    if (shares.length) {
+      const parts = shares.map((s) => `${s.gflops.toFixed(1)} GFLOP/s = ${s.percent}% (${s.form})`);
       console.log(`\nlarge forward on ${info.threads} threads, of the FMA peak: ${parts.join(', ')}`);
     }
   }

@@ -27,6 +27,19 @@ export function input(n, seed) {
  */
 export const PRIME_BELOW_MS = 1000;
 
+/**
+ * The large forward of a bench run's rows, per form, with its GFLOP/s on `engine` and its share of
+ * the FMA peak in percent, to one decimal (a whole percent would round 69.6% up to a 70% target).
+ */
+export function largeForwardShares(rows, engine, peakGflops) {
+  return rows
+    .filter((r) => r.shape === 'large' && r.pass === 'forward')
+    .map((r) => {
+      const gflops = r.results[engine].gflops;
+      return { form: r.resetAfter ? 'after' : 'before', gflops, percent: ((100 * gflops) / peakGflops).toFixed(1) };
+    });
+}
+
 /** @param {number[]} xs */
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

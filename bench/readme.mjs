@@ -13,6 +13,7 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { largeForwardShares } from './common.mjs';
 import { serveTable } from './serve.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -31,9 +32,8 @@ function nativeSection(bench) {
   lines.push(`Measured ${when(bench.date)} (${bench.cpu}, Node ${bench.node}, ${bench.backendInfo.backend} ` +
     `backend, ${bench.backendInfo.isa ?? 'js'}); written to \`bench/results/latest.json\`.`);
   if (peak[String(threads)]) {
-    const large = bench.rows.filter((r) => r.shape === 'large' && r.pass === 'forward');
-    const pct = large.map((r) => `${fmt(r.results[best].gflops)} GFLOP/s (${r.resetAfter ? 'after' : 'before'}, ` +
-      `${fmt((100 * r.results[best].gflops) / peak[String(threads)], 1)}%)`);
+    const pct = largeForwardShares(bench.rows, best, peak[String(threads)])
+      .map((s) => `${fmt(s.gflops)} GFLOP/s (${s.form}, ${s.percent}%)`);
     lines.push(`The machine's FMA peak, measured by the same run with a loop of independent FMAs (the best of five samples): ` +
       `${fmt(peak['1'])} GFLOP/s on one thread, ${fmt(peak[String(threads)])} on ${threads}. ` +
       `The large forward on ${threads} threads: ${pct.join(' and ')} of that peak.`);
