@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
-import { input, largeForwardShares, machineLine, median, PRIME_BELOW_MS, runHeader, writeResult } from './common.mjs';
+import { input, largeForwardShares, machineLine, median, runHeader, timedTurn, writeResult } from './common.mjs';
 
 export const SHAPES = {
   stream: { T: 100, B: 1, I: 64, H: 256 },
@@ -42,15 +42,13 @@ function parseArgs(argv) {
 }
 
 /**
- * Times several functions side by side: one warm-up call each, then rounds in which each runs a
- * burst — one untimed call (the first call after another engine pays for waking threads and
- * refilling caches; only for calls under PRIME_BELOW_MS), then timed calls for about burstMs (one
- * when a call takes over burstMs / 2) — until every one has minRuns timings and budget seconds of
- * them. Bursts spread the machine's noise over every engine alike while each is timed in its
- * steady state. Returns the median and min per function.
+ * Times several functions side by side: one warm-up call each, then rounds in which each takes a
+ * turn (timedTurn, common.mjs) until every one has minRuns timings and budget seconds of them.
+ * Turns spread the machine's noise over every engine alike while each is timed in its steady
+ * state. Returns the median and min per function.
  * @param {Array<() => void>} fns
  */
-function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
+async function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
   const warm = fns.map((fn) => {
     const t0 = performance.now();
     fn();
@@ -60,22 +58,17 @@ function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
   const spent = fns.map(() => 0);
   const done = (i) => times[i].length >= 200 || (times[i].length >= minRuns && spent[i] >= budget * 1000);
   while (!fns.every((_, i) => done(i))) {
-    fns.forEach((fn, i) => {
-      if (done(i)) return;
+    for (const [i, fn] of fns.entries()) {
+      if (done(i)) continue;
       // A collection now (with --expose-gc), so V8's concurrent marking of the previous engine's
-      // garbage does not compete for the cores during this burst.
+      // garbage does not compete for the cores during this turn.
       globalThis.gc?.();
-      const fast = warm[i] < burstMs / 2;
-      if (warm[i] < PRIME_BELOW_MS) fn();
-      const start = performance.now();
-      do {
-        const t0 = performance.now();
-        fn();
-        const ms = performance.now() - t0;
+      const record = (ms) => {
         times[i].push(ms);
         spent[i] += ms;
-      } while (fast && performance.now() - start < burstMs && !done(i));
-    });
+      };
+      await timedTurn(fn, warm[i], burstMs, record, () => done(i));
+    }
   }
   return times.map((t) => ({ medianMs: median(t), minMs: Math.min(...t), runs: t.length }));
 }
@@ -129,7 +122,7 @@ export async function runBench(argv = process.argv.slice(2)) {
           const gru = new GRU({ inputSize: I, hiddenSize: H, backend: e.backend, threads: e.threads, seed: 7, resetAfter: form === 'after' });
           return pass === 'train' ? () => gru.forwardTrain(x).backward(dOut) : () => gru.forward(x);
         });
-        const timed = timeInterleaved(fns, args.budget, args.minRuns);
+        const timed = await timeInterleaved(fns, args.budget, args.minRuns);
         const row = { shape: name, T, B, I, H, resetAfter: form === 'after', pass, flops, results: {} };
         list.forEach((e, i) => {
           row.results[e.key] = { ...timed[i], threads: e.threads, gflops: flops / timed[i].medianMs / 1e6 };

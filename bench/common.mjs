@@ -28,6 +28,29 @@ export function input(n, seed) {
 export const PRIME_BELOW_MS = 1000;
 
 /**
+ * One turn of a timed engine, as both benches take them: an untimed run when its runs take under
+ * PRIME_BELOW_MS (warmMs is its warm-up run), then timed runs, back to back for about burstMs when a
+ * run takes under burstMs / 2 and one otherwise, each time passed to record(ms), until done().
+ * `run` may return a promise, which is awaited inside the timing; a plain return is not awaited,
+ * so a synchronous engine's timing holds no microtask turn.
+ * @param {() => unknown} run @param {number} warmMs @param {number} burstMs
+ * @param {(ms: number) => void} record @param {() => boolean} done
+ */
+export async function timedTurn(run, warmMs, burstMs, record, done) {
+  const once = async () => {
+    const t0 = performance.now();
+    const r = run();
+    if (r && typeof r.then === 'function') await r;
+    return performance.now() - t0;
+  };
+  if (warmMs < PRIME_BELOW_MS) await once();
+  const fast = warmMs < burstMs / 2;
+  const start = performance.now();
+  do record(await once());
+  while (fast && performance.now() - start < burstMs && !done());
+}
+
+/**
  * The large forward of a bench run's rows, per form, with its GFLOP/s on `engine` and its share of
  * the FMA peak in percent, to one decimal (a whole percent would round 69.6% up to a 70% target).
  */

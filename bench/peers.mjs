@@ -23,7 +23,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
 import { SHAPES, forwardFlops } from './bench.mjs';
-import { PRIME_BELOW_MS, RESULTS, input, median, writeResult } from './common.mjs';
+import { RESULTS, input, median, timedTurn, writeResult } from './common.mjs';
 import { writeChart } from './chart.mjs';
 import { ensurePeers } from './peers/install.mjs';
 import { gruModel, onnxWeights } from './peers/onnx.mjs';
@@ -194,8 +194,8 @@ function runPyTorch(args, notes) {
  * Times the participants of one shape and form: one warm-up each (unless the participant was warmed
  * up already, by the run whose output was checked: warmupMs), then round-robin rounds, each
  * participant running once per round until it has spent the budget (and done minRuns) or reached
- * the run cap. Fast participants run in bursts of about --burst-ms; the first run of each turn is
- * untimed for every participant whose run takes under PRIME_BELOW_MS (common.mjs). A participant
+ * the run cap, in turns as `npm run bench` takes them (timedTurn, common.mjs: an untimed first run
+ * under PRIME_BELOW_MS, bursts of about --burst-ms for fast participants). A participant
  * whose warm-up took longer than `slow` seconds runs no more: that run is its one timing (at tens of seconds a run, JIT warm-up is noise, and the whole stays in minutes).
  * A participant with cooldownMs is followed by that long an untimed pause after each of its runs.
  * @param {{ id: string, run: () => unknown, warmupMs?: number, cooldownMs?: number }[]} participants
@@ -219,20 +219,11 @@ async function timeRoundRobin(participants, args) {
   let active = state.filter((s) => !done(s));
   while (active.length) {
     for (const s of active) {
-      // A turn: one untimed run for a participant whose runs take under PRIME_BELOW_MS (the first
-      // run after another library pays for its threads waking and its caches refilling), then fast
-      // participants run back to back for about burstMs, so each library is timed in its steady
-      // state while the turns still interleave.
-      const fast = s.warmMs < args.burstMs / 2;
-      if (s.warmMs < PRIME_BELOW_MS) await s.p.run();
-      const burstStart = performance.now();
-      do {
-        const t0 = performance.now();
-        await s.p.run();
-        const ms = performance.now() - t0;
+      const record = (ms) => {
         s.times.push(ms);
         s.spent += ms / 1000;
-      } while (fast && performance.now() - burstStart < args.burstMs && !done(s));
+      };
+      await timedTurn(() => s.p.run(), s.warmMs, args.burstMs, record, () => done(s));
       await cool(s);
     }
     active = active.filter((s) => !done(s));
