@@ -1,7 +1,6 @@
 // Serving (src/serve/): forwardAsync under load, the micro-batcher and streaming sessions, on every
 // backend this machine has. Every batched or stepped result is compared bit for bit with a forward
 // over the same sequence alone.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
@@ -16,6 +15,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { expectBitwise } from './helpers/compare.js';
+import { expectResponsive } from './helpers/eventloop.js';
 import { prng, uniform } from './helpers/native.js';
 
 const backends = backendInfo().backend === 'native' ? (['native', 'js'] as const) : (['js'] as const);
@@ -210,24 +210,44 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       expect(() => gru.batcher(null as never)).not.toThrow();
     });
 
-    it('keeps the event loop responsive while it serves a sustained load', async () => {
+    it('keeps the event loop responsive while it serves a sustained load', async (ctx) => {
       const gru = new GRU({ inputSize: 32, hiddenSize: 128, backend, seed: 9 });
       const batcher = gru.batcher({ maxBatch: 32, maxDelayMs: 1 });
       const rand = prng(10);
       const xs = Array.from({ length: 16 }, () => sequence(rand, 20, 32));
-      const histogram = monitorEventLoopDelay({ resolution: 1 });
-      histogram.enable();
-      const end = performance.now() + 1500;
-      // 32 clients, each sending its next request when the last one returns.
-      await Promise.all(Array.from({ length: 32 }, async (_, c) => {
-        for (let k = 0; performance.now() < end; k++) await batcher.run(xs[(c + k) % xs.length]);
-      }));
-      histogram.disable();
-      const p99 = histogram.percentile(99) / 1e6;
-      expect(batcher.stats().completed).toBeGreaterThan(32);
-      // (Timing means nothing under a sanitizer's allocator: .ci/sanitized-addon.sh.)
+      const expected = xs.map((x) => alone(gru, x).output.data);
+      const load = async () => {
+        const completed = batcher.stats().completed;
+        const end = performance.now() + 1500;
+        // 32 clients, each sending its next request when the last one returns.
+        await Promise.all(Array.from({ length: 32 }, async (_, c) => {
+          for (let k = 0; performance.now() < end; k++) {
+            const i = (c + k) % xs.length;
+            expectBitwise((await batcher.run(xs[i])).output.data, expected[i], 'served');
+          }
+        }));
+        const served = batcher.stats().completed - completed;
+        expect(served).toBeGreaterThan(32);
+        return `${served} requests served`;
+      };
+      // The delay is a timing only on the native backend, whose forward runs off the event loop, and
+      // not under a sanitizer's allocator (.ci/sanitized-addon.sh).
       const sanitized = /asan/.test(process.env.LD_PRELOAD ?? '');
-      if (backend === 'native' && !sanitized) expect(p99, `event-loop delay p99 ${p99.toFixed(1)} ms`).toBeLessThan(10);
+      if (backend !== 'native' || sanitized) {
+        await load();
+        return;
+      }
+      // A timing on a machine that may be shared: test/helpers/eventloop.ts measures a control
+      // around each attempt and skips, with the numbers, when the machine is too loaded to tell.
+      const report = await expectResponsive({
+        limitMs: 10,
+        resolutionMs: 1,
+        attempts: 3,
+        controlThreads: backendInfo().threads,
+        controlMs: 500,
+        job: () => load,
+      }, (note) => ctx.skip(note));
+      console.log(report);
     });
   });
 
