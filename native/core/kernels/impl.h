@@ -95,6 +95,14 @@ void gemm_tile(int k, const float* const* a, int64_t acs, const float* b, int64_
   constexpr int NV = kPanelVectors;
   constexpr int PW = NV * W;
   R acc[M][NP][NV];
+  // C's lines are written only after all k steps; asking for them (for writing) now lets a miss
+  // be served while the tile computes. Measured on the projection (19.7 MB of output, from L3
+  // or memory): 10-15% faster. With load_c the loads below ask for them at once anyway.
+  if (!load_c)
+    for (int i = 0; i < M; i++) {
+      for (int off = 0; off < NP * PW; off += 64 / int(sizeof(float))) __builtin_prefetch(c[i] + off, 1, 3);
+      __builtin_prefetch(c[i] + NP * PW - 1, 1, 3);
+    }
   for (int i = 0; i < M; i++)
     for (int p = 0; p < NP; p++)
       for (int v = 0; v < NV; v++)
