@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
-import { input, largeForwardShares, machineLine, median, runHeader, timedTurn, writeResult } from './common.mjs';
+import { input, largeForwardShares, machineLine, median, runHeader, timedTurn, truncated, writeResult } from './common.mjs';
 
 export const SHAPES = {
   stream: { T: 100, B: 1, I: 64, H: 256 },
@@ -130,7 +130,7 @@ export async function runBench(argv = process.argv.slice(2)) {
         rows.push(row);
         const cells = [name, `(${T},${B},${I},${H})`, form, pass === 'train' ? 'fwd+bwd' : 'forward'];
         for (const e of list) cells.push(row.results[e.key].medianMs.toFixed(2), row.results[e.key].gflops.toFixed(2));
-        if (list.length > 1) cells.push((row.results.js.medianMs / row.results[best].medianMs).toFixed(1) + '×');
+        if (list.length > 1) cells.push(truncated(row.results.js.medianMs / row.results[best].medianMs, 1) + '×');
         console.log(cells.join('\t'));
       }
     }

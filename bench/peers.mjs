@@ -23,7 +23,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
 import { SHAPES, forwardFlops } from './bench.mjs';
-import { RESULTS, input, median, timedTurn, writeResult } from './common.mjs';
+import { RESULTS, input, median, timedTurn, truncated, writeResult } from './common.mjs';
 import { writeChart } from './chart.mjs';
 import { ensurePeers } from './peers/install.mjs';
 import { gruModel, onnxWeights } from './peers/onnx.mjs';
@@ -452,7 +452,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
   const fwdRows = cells.map((c) => {
     const f = c.results.forward;
     const row = [`${c.shape} (${c.T},${c.B},${c.I},${c.H})`, c.form, ...fwdIds.map((id) => cell(f[id]))];
-    if (args.ort) row.push(f.ort ? `${(f.ort.medianMs / f.fastgru.medianMs).toFixed(2)}×` : '–');
+    if (args.ort) row.push(f.ort ? `${truncated(f.ort.medianMs / f.fastgru.medianMs, 2)}×` : '–');
     return row;
   });
   console.log(`\nForward: median ms · GFLOP/s (forward FLOPs = 2·T·B·3H·(I+H))\n`);
@@ -464,7 +464,7 @@ export async function runPeers(argv = process.argv.slice(2)) {
     const rows = cells.map((c) => {
       const t = c.results.train;
       const row = [`${c.shape} (${c.T},${c.B},${c.I},${c.H})`, c.form, ...trainIds.map((id) => cell(t[id]))];
-      if (pytorch) row.push(t.pytorch ? `${(t.pytorch.medianMs / t.fastgru.medianMs).toFixed(2)}×` : '–');
+      if (pytorch) row.push(t.pytorch ? `${truncated(t.pytorch.medianMs / t.fastgru.medianMs, 2)}×` : '–');
       return row;
     });
     console.log(`\nForward+backward: median ms · GFLOP/s (3× forward FLOPs)\n`);

@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { largeForwardShares } from './common.mjs';
+import { largeForwardShares, truncated } from './common.mjs';
 import { serveTable } from './serve.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -46,7 +46,7 @@ function nativeSection(bench) {
     const cells = [`${r.shape} (${r.T}, ${r.B}, ${r.I}, ${r.H})`, r.resetAfter ? 'after' : 'before',
       r.pass === 'forward' ? 'forward' : 'fwd+bwd'];
     for (const k of keys) cells.push(`${ms(r.results[k].medianMs)} · ${fmt(r.results[k].gflops)}`);
-    if (keys.length > 1) cells.push(`**${fmt(r.results.js.medianMs / r.results[best].medianMs, 0)}×**`);
+    if (keys.length > 1) cells.push(`**${truncated(r.results.js.medianMs / r.results[best].medianMs, 0)}×**`);
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
@@ -65,7 +65,7 @@ function peersSection(peers) {
     'fastgru fwd+bwd | PyTorch fwd+bwd | **fastgru / PyTorch** |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const g = (d, k) => (d?.[k] ? `${fmt(d[k].gflops)}${d[k].note ? ' †' : ''}` : '–');
-  const ratio = (d, a, b, digits) => (d?.[a] && d?.[b] ? `**${fmt(d[a].gflops / d[b].gflops, digits)}×**` : '–');
+  const ratio = (d, a, b, digits) => (d?.[a] && d?.[b] ? `**${truncated(d[a].gflops / d[b].gflops, digits)}×**` : '–');
   for (const c of peers.cells) {
     const f = c.results.forward;
     const t = c.results.train;
