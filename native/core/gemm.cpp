@@ -71,9 +71,8 @@ Buffer make_buffer(int64_t n, Arena* arena) {
   return b;
 }
 
-int64_t packed_floats(const KernelTable& kt, int k, int n) {
-  const int pw = kt.panel_width();
-  return int64_t((n + pw - 1) / pw) * k * pw;
+int64_t packed_floats(const KernelTable& kt, int64_t k, int n) {
+  return int64_t(kt.panels_for(n)) * k * kt.panel_width();
 }
 
 PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
@@ -82,7 +81,7 @@ PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_
   Panels& b = packed.view;
   b.pw = kt.panel_width();
   b.k = k;
-  b.panels = (n + b.pw - 1) / b.pw;
+  b.panels = kt.panels_for(n);
   packed.data = make_buffer(b.floats(), arena);
   b.data = packed.data.get();
   // The loop runs along the source's contiguous dimension (training repacks the weights after every
@@ -187,19 +186,11 @@ void GemmWorkspace::reserve(int64_t a_floats, int64_t b_floats) {
 
 int64_t gemm_general_a_floats() { return int64_t(kMC) * kKC; }
 
-int64_t gemm_general_b_floats(const KernelTable& kt, int n) {
-  const int pw = kt.panel_width();
-  return int64_t((n + pw - 1) / pw) * pw * kKC;
-}
-
-int64_t packed_rows_floats(const KernelTable& kt, int n, int64_t k) {
-  const int pw = kt.panel_width();
-  return int64_t((n + pw - 1) / pw) * pw * k;
-}
+int64_t gemm_general_b_floats(const KernelTable& kt, int n) { return packed_floats(kt, kKC, n); }
 
 void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t block0, int64_t block1, float* dst) {
   const int pw = kt.panel_width();
-  const int panels = (n + pw - 1) / pw;
+  const int panels = kt.panels_for(n);
   for (int64_t blk = block0; blk < block1; blk++) {
     const int64_t kb = blk * kKC;
     const int kc = int(std::min<int64_t>(kKC, k - kb));
@@ -248,7 +239,7 @@ Panels block_view(const KernelTable& kt, int n, int kc, const float* data) {
   Panels view;
   view.pw = kt.panel_width();
   view.k = kc;
-  view.panels = (n + view.pw - 1) / view.pw;
+  view.panels = kt.panels_for(n);
   view.data = data;
   return view;
 }
@@ -259,7 +250,7 @@ void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, i
                          int64_t a_cs, const float* b_packed, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
   const int pw = kt.panel_width();
-  const int panels = (n + pw - 1) / pw;
+  const int panels = kt.panels_for(n);
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
     return;
@@ -274,7 +265,7 @@ void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t 
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;
   const int pw = kt.panel_width();
-  const int panels = (n + pw - 1) / pw;
+  const int panels = kt.panels_for(n);
   if (k == 0) {
     for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
     return;
@@ -315,8 +306,7 @@ void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float*
     rows.base = b_copy.get();
     rows.ld = n;
   }
-  const int64_t pw = kt.panel_width();
-  const int64_t ldc = (n + pw - 1) / pw * pw;
+  const int64_t ldc = int64_t(kt.panels_for(n)) * kt.panel_width();
   Buffer out = uninit_buffer(m * ldc);
   GemmWorkspace ws;
   ws.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(n)));

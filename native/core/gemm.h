@@ -77,8 +77,9 @@ struct PackedB {
 // Null maps are the identity. Used once per model for weights, so clarity beats speed here.
 PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
                const int* kmap, const int* cmap, Arena* arena = nullptr);
-// The floats pack_b stores for these sizes.
-int64_t packed_floats(const KernelTable& kt, int k, int n);
+// The floats a B of k rows and n columns takes packed, by pack_b or by pack_rows (the same panels,
+// K block after K block).
+int64_t packed_floats(const KernelTable& kt, int64_t k, int n);
 
 // Rows of a matrix: row i at ptrs[i] when ptrs is set, else at base + i * ld.
 struct Rows {
@@ -115,8 +116,7 @@ void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t 
 
 // B of k rows and n columns packed once for gemm_general_packed: K block after K block, each
 // block's panels in the tiles' layout. pack_rows packs blocks [block0, block1) of kKC rows, so
-// several threads can pack one B side by side.
-int64_t packed_rows_floats(const KernelTable& kt, int n, int64_t k);
+// several threads can pack one B side by side. It takes packed_floats(kt, k, n).
 void pack_rows(const KernelTable& kt, int n, int64_t k, const Rows& b, int64_t block0, int64_t block1, float* dst);
 
 // gemm_general with B packed by pack_rows: what the weight gradients use, so that the row blocks of

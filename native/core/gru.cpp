@@ -795,9 +795,9 @@ struct Model::Backward {
     dxp = sc.get(3, P * ld_x);
     wgrad_x = sc.get(4, 3 * Hp * ld_x);
     wgrad_h = sc.get(5, 3 * Hp * Hn);
-    packed_x = sc.get(8, packed_rows_floats(k, widest_in, P));
-    packed_h = sc.get(9, packed_rows_floats(k, H, P));
-    if (!c.reset_after) packed_rh = sc.get(10, packed_rows_floats(k, H, P));
+    packed_x = sc.get(8, packed_floats(k, P, widest_in));
+    packed_h = sc.get(9, packed_floats(k, P, H));
+    if (!c.reset_after) packed_rh = sc.get(10, packed_floats(k, P, H));
     bias_sums.assign(size_t(6 * Hp), 0.0);
     if (L > 1) {
       d_layer[0] = sc.get(6, T * B * D * H);

@@ -185,8 +185,7 @@ std::vector<float> general_case(const KernelTable& kt, const Size& s, bool trans
   std::vector<double> want, scale;
   naive(s, Ad, s.k, Bd, nullptr, want, scale);
 
-  const int pw = 3 * kt.width;
-  const int64_t ldc = int64_t((s.n + pw - 1) / pw) * pw + 5;
+  const int64_t ldc = int64_t(kt.panels_for(s.n)) * kt.panel_width() + 5;
   Rows b;
   b.base = Bm.data();
   b.ld = ldb;
@@ -306,10 +305,8 @@ int main() {
       const int64_t failures = check::state().failures;
       double worst = 0;
       const uint64_t seed = uint64_t(s.m * 1000003 + s.n * 1009 + s.k) * 4 + 3;
-      {
-        check::Rng rng(seed);
-        per_isa.push_back(packed_case(kt, s, rng, worst));
-      }
+      check::Rng packed_rng(seed);
+      per_isa.push_back(packed_case(kt, s, packed_rng, worst));
       for (int t = 0; t < 2; t++) {
         check::Rng rng(seed);
         std::vector<float>* bits = nullptr;
