@@ -561,10 +561,10 @@ struct Model::Run {
     // take panels [panel_of(b0), panel_of(b1)); b0 must be a multiple of `align` blocks, where a
     // panel starts too, so that no panel is in two chunks of the units split.
     const int block_cols = (after ? 3 : 2) * kGateBlock;
-    const int pw = dir.whh.view.pw;
+    const int pw = kt.panel_width();  // every product's panels
     const int align = pw / std::gcd(pw, block_cols);
     auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
-    const int n_panels = Hn / kt.panel_width();
+    const int n_panels = Hn / pw;
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
 
     // Step s for rows [r0, r1): the pointers every kernel of the step starts from.
@@ -632,8 +632,8 @@ struct Model::Run {
       GateStep gb = g;
       gb.gh = nc.base;
       gb.gh_ld = Hn;
-      gb.u0 = q0 * kt.panel_width();
-      gb.u1 = std::min(q1 * kt.panel_width(), Hp);
+      gb.u0 = q0 * pw;
+      gb.u1 = std::min(q1 * pw, Hp);
       if (gb.u0 < gb.u1) kt.gates_before_n(gb);
     };
 
@@ -663,7 +663,7 @@ struct Model::Run {
     const int m = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
     const int n_group = kt.tile_panels[m - 1];
     const int wide = std::max({1, std::min(4, blocks / (8 * threads)), (n_group * pw + block_cols - 1) / block_cols});
-    const int group = (wide + align - 1) / align * align;
+    const int group = int(round_up(wide, align));
     for (int64_t s = 0; s < S; s++) {
       const int64_t bt = sched.active[s];
       phases.run(team, int((blocks + group - 1) / group), [&](int c) {
@@ -868,7 +868,8 @@ struct Model::Backward {
     // The time loop, backwards.
     const float** rows_out = dout_rows.data() + member_rows(B) * team.id();
     int64_t filled = -1, filled_r0 = -1;
-    const int panels = Hn / kt.panel_width();
+    const int pw = kt.panel_width();
+    const int panels = Hn / pw;
     // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
     auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
       const int64_t base = sched.offset[s] + r0;
@@ -900,8 +901,8 @@ struct Model::Backward {
       return g;
     };
     auto units = [&](GateGradStep g, int q0, int q1) {
-      g.u0 = q0 * kt.panel_width();
-      g.u1 = std::min(q1 * kt.panel_width(), Hp);  // up to the padding: every gradient column is written
+      g.u0 = q0 * pw;
+      g.u1 = std::min(q1 * pw, Hp);  // up to the padding: every gradient column is written
       return g;
     };
     // dh[r0.., panels q0..q1) += the gate gradients of step s's rows [r0, r1) · W_hh.
