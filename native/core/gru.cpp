@@ -182,6 +182,39 @@ struct Model::Direction {
   Buffer bias_x, bias_hn;
 };
 
+namespace {
+
+// One packed copy of a direction's weights: pack_b(k, n) of `src` (W_ih, W_hh, or W_hh's n rows).
+// Untransposed, packed column c is source row cmap[c] and k runs along it (the forward's x·Wᵀ);
+// transposed, k runs over source rows kmap[k] and n along a row (the backward's dG·W). The maps
+// are gate_row for gate columns and units for units.
+struct PackSpec {
+  enum Slot { kWih, kWihT, kWhh, kWhhT, kWhn, kWhrzT, kWhnT } dst;  // which of Direction's packs
+  int k, n;
+  enum Source { kIh, kHh, kHn } src;
+  bool transposed;
+  enum Map { kNone, kGateRows, kUnits } kmap, cmap;
+};
+
+// Every pack of a direction, in the order the constructor makes them and arena_floats sizes them.
+std::vector<PackSpec> direction_packs(bool reset_after, int I, int H, int Hp, int Hn) {
+  using P = PackSpec;
+  std::vector<PackSpec> packs{{P::kWih, I, 3 * Hp, P::kIh, false, P::kNone, P::kGateRows},
+                              {P::kWihT, 3 * Hp, I, P::kIh, true, P::kGateRows, P::kNone}};
+  if (reset_after) {
+    packs.push_back({P::kWhh, H, 3 * Hp, P::kHh, false, P::kNone, P::kGateRows});
+    packs.push_back({P::kWhhT, 3 * Hp, Hn, P::kHh, true, P::kGateRows, P::kUnits});
+  } else {
+    packs.push_back({P::kWhh, H, 2 * Hp, P::kHh, false, P::kNone, P::kGateRows});
+    packs.push_back({P::kWhn, H, Hn, P::kHn, false, P::kNone, P::kUnits});
+    packs.push_back({P::kWhrzT, 2 * Hp, Hn, P::kHh, true, P::kGateRows, P::kUnits});
+    packs.push_back({P::kWhnT, Hp, Hn, P::kHn, true, P::kUnits, P::kUnits});
+  }
+  return packs;
+}
+
+}  // namespace
+
 Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weights, const KernelTable& kernels)
     : Model(config, weights, kernels, nullptr) {}
 
@@ -193,19 +226,8 @@ int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
   auto add = [&](int64_t n) { total += Arena::floats_for(n); };
   for (int index = 0; index < c.num_layers * D; index++) {
     const int I = index < D ? c.input_size : D * H;
-    // The packs and biases the constructor makes, in its order.
-    add(packed_floats(kt, I, 3 * Hp));
-    add(packed_floats(kt, 3 * Hp, I));
-    if (c.reset_after) {
-      add(packed_floats(kt, H, 3 * Hp));
-      add(packed_floats(kt, 3 * Hp, Hn));
-    } else {
-      add(packed_floats(kt, H, 2 * Hp));
-      add(packed_floats(kt, H, Hn));
-      add(packed_floats(kt, 2 * Hp, Hn));
-      add(packed_floats(kt, Hp, Hn));
-    }
-    add(3 * Hp);
+    for (const PackSpec& p : direction_packs(c.reset_after, I, H, Hp, Hn)) add(packed_floats(kt, p.k, p.n));
+    add(3 * Hp);  // bias_x and bias_hn, after the packs as the constructor takes them
     add(Hp);
   }
   return total;
@@ -249,20 +271,15 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
       }
       d->gate_row[c] = j < H ? g * H + j : -1;
     }
-    const int* rows = d->gate_row.data();
-    // (arena_floats lists these packs and biases: keep the two in step.)
-    d->wih = pack_b(kt_, I, 3 * Hp, w.w_ih, 1, I, nullptr, rows, arena);
-    d->wih_t = pack_b(kt_, 3 * Hp, I, w.w_ih, I, 1, rows, nullptr, arena);
-    if (config.reset_after) {
-      d->whh = pack_b(kt_, H, 3 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
-      d->whh_t = pack_b(kt_, 3 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
-    } else {
-      const float* w_hn = w.w_hh + int64_t(2) * H * H;
-      d->whh = pack_b(kt_, H, 2 * Hp, w.w_hh, 1, H, nullptr, rows, arena);
-      d->whn = pack_b(kt_, H, Hn, w_hn, 1, H, nullptr, units.data(), arena);
-      d->whrz_t = pack_b(kt_, 2 * Hp, Hn, w.w_hh, H, 1, rows, units.data(), arena);
-      d->whn_t = pack_b(kt_, Hp, Hn, w_hn, H, 1, units.data(), units.data(), arena);
+    const int* maps[] = {nullptr, d->gate_row.data(), units.data()};  // by PackSpec::Map
+    const float* sources[] = {w.w_ih, w.w_hh, w.w_hh + int64_t(2) * H * H};  // by PackSpec::Source
+    PackedB* slots[] = {&d->wih, &d->wih_t, &d->whh, &d->whh_t, &d->whn, &d->whrz_t, &d->whn_t};  // by Slot
+    for (const PackSpec& p : direction_packs(config.reset_after, I, H, Hp, Hn)) {
+      const int64_t row = p.src == PackSpec::kIh ? I : H;  // a source row's length
+      *slots[p.dst] = pack_b(kt_, p.k, p.n, sources[p.src], p.transposed ? row : 1, p.transposed ? 1 : row,
+                             maps[p.kmap], maps[p.cmap], arena);
     }
+    const int* rows = d->gate_row.data();
     d->bias_x = make_buffer(3 * Hp, arena);
     d->bias_hn = make_buffer(Hp, arena);
     if (config.bias) {
