@@ -1,6 +1,7 @@
 #include "gru.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -180,6 +181,9 @@ struct Model::Direction {
   PackedB wih, whh, whn;
   PackedB wih_t, whh_t, whrz_t, whn_t;
   Buffer bias_x, bias_hn;
+  // Every pack, in the order of PackSpec::Slot (a form leaves the ones it does not use empty).
+  std::array<PackedB*, 7> packs() { return {&wih, &wih_t, &whh, &whh_t, &whn, &whrz_t, &whn_t}; }
+  std::array<const PackedB*, 7> packs() const { return {&wih, &wih_t, &whh, &whh_t, &whn, &whrz_t, &whn_t}; }
 };
 
 namespace {
@@ -273,7 +277,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
     }
     const int* maps[] = {nullptr, d->gate_row.data(), units.data()};  // by PackSpec::Map
     const float* sources[] = {w.w_ih, w.w_hh, w.w_hh + int64_t(2) * H * H};  // by PackSpec::Source
-    PackedB* slots[] = {&d->wih, &d->wih_t, &d->whh, &d->whh_t, &d->whn, &d->whrz_t, &d->whn_t};  // by Slot
+    const std::array<PackedB*, 7> slots = d->packs();
     for (const PackSpec& p : direction_packs(config.reset_after, I, H, Hp, Hn)) {
       const int64_t row = p.src == PackSpec::kIh ? I : H;  // a source row's length
       *slots[p.dst] = pack_b(kt_, p.k, p.n, sources[p.src], p.transposed ? row : 1, p.transposed ? 1 : row,
@@ -292,8 +296,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
       if (config.reset_after)
         for (int j = 0; j < H; j++) d->bias_hn[j] = w.b_hh[2 * H + j];
     }
-    for (const PackedB* p : {&d->wih, &d->whh, &d->whn, &d->wih_t, &d->whh_t, &d->whrz_t, &d->whn_t})
-      packed_bytes_ += p->view.floats() * int64_t(sizeof(float));
+    for (const PackedB* p : d->packs()) packed_bytes_ += p->view.floats() * int64_t(sizeof(float));
     dirs_.push_back(std::move(d));
   }
 }
@@ -314,9 +317,8 @@ bool Model::same_packing(const Model& o) const {
   };
   for (size_t k = 0; k < dirs_.size(); k++) {
     const Direction &d = *dirs_[k], &e = *o.dirs_[k];
-    const PackedB* mine[] = {&d.wih, &d.whh, &d.whn, &d.wih_t, &d.whh_t, &d.whrz_t, &d.whn_t};
-    const PackedB* theirs[] = {&e.wih, &e.whh, &e.whn, &e.wih_t, &e.whh_t, &e.whrz_t, &e.whn_t};
-    for (size_t i = 0; i < 7; i++) {
+    const std::array<const PackedB*, 7> mine = d.packs(), theirs = e.packs();
+    for (size_t i = 0; i < mine.size(); i++) {
       const Panels &p = mine[i]->view, &q = theirs[i]->view;
       const int64_t n = p.floats();
       if (n != q.floats() || !same(p.data, q.data, n)) return false;
