@@ -72,7 +72,7 @@ Buffer make_buffer(int64_t n, Arena* arena) {
 }
 
 int64_t packed_floats(const KernelTable& kt, int64_t k, int n) {
-  return int64_t(kt.panels_for(n)) * k * kt.panel_width();
+  return k * kt.padded_width(n);
 }
 
 PackedB pack_b(const KernelTable& kt, int k, int n, const float* src, int64_t k_stride, int64_t c_stride,
@@ -306,7 +306,7 @@ void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float*
     rows.base = b_copy.get();
     rows.ld = n;
   }
-  const int64_t ldc = int64_t(kt.panels_for(n)) * kt.panel_width();
+  const int64_t ldc = kt.padded_width(n);
   Buffer out = uninit_buffer(m * ldc);
   GemmWorkspace ws;
   ws.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(n)));

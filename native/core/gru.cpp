@@ -225,7 +225,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
 int64_t Model::arena_floats(const GruConfig& c, const KernelTable& kt) {
   check_config(c);
   const int H = c.hidden_size, D = c.num_directions;
-  const int Hp = int(round_up(H, kGateBlock)), Hn = int(round_up(Hp, kt.panel_width()));
+  const int Hp = int(round_up(H, kGateBlock)), Hn = int(kt.padded_width(Hp));
   int64_t total = 0;
   auto add = [&](int64_t n) { total += Arena::floats_for(n); };
   for (int index = 0; index < c.num_layers * D; index++) {
@@ -248,7 +248,7 @@ Model::Model(const GruConfig& config, const std::vector<DirectionWeights>& weigh
   hp_ = int(round_up(H, kGateBlock));
   // Products whose columns are units run in panels of 3W units; they cover the padded width, so
   // every chunk of units has its panel and the padding lanes get zeros, never stale memory.
-  hn_ = int(round_up(hp_, kt_.panel_width()));
+  hn_ = int(kt_.padded_width(hp_));
   const int Hp = hp_, Hn = hn_;
   std::vector<int> units(static_cast<size_t>(Hn));  // column j of a units product: unit j, or padding
   for (int j = 0; j < Hn; j++) units[size_t(j)] = j < H ? j : -1;
@@ -458,7 +458,7 @@ struct Model::Run {
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     // Every buffer here is written before it is read (the state's padding at the setup).
     gx = sc.get(0, P * 3 * Hp);
-    gh_ld = round_up(int64_t(m.config_.reset_after ? 3 : 2) * Hp, kt.panel_width());
+    gh_ld = kt.padded_width(int64_t(m.config_.reset_after ? 3 : 2) * Hp);
     gh = sc.get(1, B * gh_ld);
     if (!m.config_.reset_after) {
       gh_n = sc.get(2, B * Hn);
@@ -805,7 +805,7 @@ struct Model::Backward {
     out_last = seq_layout(T, B, int64_t(D) * H, t.batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     const int widest_in = std::max(c.input_size, D * H);
-    ld_x = round_up(widest_in, kt.panel_width());
+    ld_x = kt.padded_width(widest_in);
     // All written before they are read (dh row by row at each direction's setup).
     dgx = sc.get(0, P * 3 * Hp);
     if (c.reset_after) dgh = sc.get(1, P * 3 * Hp);
@@ -1015,7 +1015,7 @@ struct Model::Backward {
         std::memcpy(d_h0 + slot + int64_t(sched.perm[i]) * H, dh + i * Hn, sizeof(float) * H);
     });
     const DirectionGradients& out = grads[size_t(l * D + d)];
-    const int64_t ld_wx = round_up(I, kt.panel_width());
+    const int64_t ld_wx = kt.padded_width(I);
     // The weight gradients' B operands (every packed row of x, of h, and of r ⊙ h before the
     // reset), packed once, K block by K block, for all the row blocks of C that follow.
     Rows xr;

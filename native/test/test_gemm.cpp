@@ -185,7 +185,7 @@ std::vector<float> general_case(const KernelTable& kt, const Size& s, bool trans
   std::vector<double> want, scale;
   naive(s, Ad, s.k, Bd, nullptr, want, scale);
 
-  const int64_t ldc = int64_t(kt.panels_for(s.n)) * kt.panel_width() + 5;
+  const int64_t ldc = kt.padded_width(s.n) + 5;
   Rows b;
   b.base = Bm.data();
   b.ld = ldb;

@@ -68,8 +68,9 @@ struct KernelTable {
   const char* name;   // "ref", "avx2", "avx512", "neon"
   int width;          // floats per vector: the unit block of the gate column layout
   int panel_width() const { return kPanelVectors * width; }  // floats per B panel row
-  // Panels that n columns take (the last one padded with zeros).
+  // Panels that n columns take (the last one padded with zeros), and the columns they hold.
   int panels_for(int64_t n) const { return int((n + panel_width() - 1) / panel_width()); }
+  int64_t padded_width(int64_t n) const { return int64_t(panels_for(n)) * panel_width(); }
   GemmTileFn tile[kMR];           // [m - 1]: covers tile_panels[m - 1] panels
   int tile_panels[kMR];
   GemmTileFn single[kMR];         // [m - 1]: one panel
