@@ -139,9 +139,9 @@ export async function runBench(argv = process.argv.slice(2)) {
     const shares = largeForwardShares(rows, best, peak[info.threads]);
     if (shares.length) {
       const parts = shares.map((s) => `${s.gflops.toFixed(1)} GFLOP/s = ${s.percent}% (${s.form})`);
-      const best = shares.map((s) => `${s.bestGflops.toFixed(1)} GFLOP/s = ${s.bestPercent}% (${s.form})`);
+      const fastest = shares.map((s) => `${s.bestGflops.toFixed(1)} GFLOP/s = ${s.bestPercent}% (${s.form})`);
       console.log(`\nlarge forward on ${info.threads} threads, of the FMA peak: ${parts.join(', ')}`);
-      console.log(`  its fastest samples: ${best.join(', ')}`);
+      console.log(`  its fastest samples: ${fastest.join(', ')}`);
     }
   }
   const report = { ...runHeader(`node bench/bench.mjs ${argv.join(' ')}`.trim()), backendInfo: info, fmaPeakGflops: peak, rows };

@@ -93,7 +93,7 @@ function serveSection(serve) {
     lines.push('');
     lines.push(`The engine alone, in the bench's process with no HTTP: ${e.sequences} of these sequences as one batch run at ` +
       `${e.batchedSeqPerSec.toFixed(0)} sequences/s, and as ${e.sequences} separate \`forwardAsync\` calls in flight at once at ` +
-      `${e.separateSeqPerSec.toFixed(0)}/s (medians of ${e.rounds} rounds): **${e.ratio.toFixed(2)}×** is the most batching can add here.`);
+      `${e.separateSeqPerSec.toFixed(0)}/s (medians of ${e.rounds} rounds): **${truncated(e.ratio, 2)}×** is the most batching can add here.`);
   }
   return lines.join('\n');
 }
@@ -131,7 +131,7 @@ function charLmSection(ours, torch) {
     const t = torch?.forms?.[form];
     const n = (v) => Math.round(v).toLocaleString('en-US');
     lines.push(`| resetAfter ${form === 'after'} | ${r.finalPerplexity.toFixed(2)} | ${t ? t.finalPerplexity.toFixed(2) : '–'} | ` +
-      `${n(r.medianTokensPerSecond)} | ${t ? n(t.medianTokensPerSecond) : '–'} | ${t ? `**${(r.medianTokensPerSecond / t.medianTokensPerSecond).toFixed(1)}×**` : '–'} |`);
+      `${n(r.medianTokensPerSecond)} | ${t ? n(t.medianTokensPerSecond) : '–'} | ${t ? `**${truncated(r.medianTokensPerSecond / t.medianTokensPerSecond, 1)}×**` : '–'} |`);
   }
   lines.push('');
   for (const [form, r] of Object.entries(ours.forms)) lines.push(`Generated (resetAfter ${form === 'after'}): \`${r.sample}\``, '');

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { machineLine, median, runHeader, writeResult } from './common.mjs';
+import { machineLine, median, runHeader, truncated, writeResult } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER = `${ROOT}examples/server/server.mjs`;
@@ -213,6 +213,7 @@ async function runSetting(autocannon, batching, request, args) {
 }
 
 const num = (v, d) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const ratio = (v, d) => (Number.isFinite(v) ? truncated(v, d) : '–');
 
 /** The markdown table of a report: both settings side by side for each connection count. */
 export function serveTable(report) {
@@ -227,7 +228,7 @@ export function serveTable(report) {
     if (!on || !off) continue;
     const bad = (r) => r.errors + r.timeouts + r.non2xx;
     lines.push(`| ${c} | ${num(on.requestsPerSec, 0)} | ${num(on.p50Ms, 2)} / ${num(on.p99Ms, 2)} | ${num(on.meanBatch, 1)} | ` +
-      `${num(off.requestsPerSec, 0)} | ${num(off.p50Ms, 2)} / ${num(off.p99Ms, 2)} | **${num(on.requestsPerSec / off.requestsPerSec, 2)}×** | ` +
+      `${num(off.requestsPerSec, 0)} | ${num(off.p50Ms, 2)} / ${num(off.p99Ms, 2)} | **${ratio(on.requestsPerSec / off.requestsPerSec, 2)}×** | ` +
       `${bad(on)}, ${bad(off)} |`);
   }
   const other = report.rows.map((r) => r.otherCpuPercent).filter((v) => v !== null && v !== undefined);
@@ -280,7 +281,7 @@ export async function runServeBench(argv = process.argv.slice(2)) {
 
   const engine = await engineCeiling(GRU);
   console.error(`engine alone (no HTTP): ${engine.sequences} sequences as one batch ${engine.batchedSeqPerSec.toFixed(0)}/s, ` +
-    `as ${engine.sequences} separate forwardAsync calls ${engine.separateSeqPerSec.toFixed(0)}/s: ${engine.ratio.toFixed(2)}×`);
+    `as ${engine.sequences} separate forwardAsync calls ${engine.separateSeqPerSec.toFixed(0)}/s: ${truncated(engine.ratio, 2)}×`);
   const settings = {};
   for (const batching of [true, false]) {
     settings[batching ? 'on' : 'off'] = await runSetting(autocannon, batching, request, args);
