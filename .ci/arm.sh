@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The core's C++ tests on AArch64: the core (NEON kernels included) and native/test cross-compiled
-# with Debian's aarch64 toolchain (.ci/aarch64-toolchain.cmake), and ctest running every test under
+# with Debian's aarch64 toolchain (cmake/toolchains/aarch64-linux-gnu.cmake), and ctest running every test under
 # qemu-user. No Node and no addon: the tests compare each ISA's kernels (here ref and neon) with the
 # reference, bit for bit.
 #   bash .ci/arm.sh                   runs if aarch64-linux-gnu-g++ and qemu-aarch64 are on PATH,
@@ -37,7 +37,7 @@ fi
 
 start=$SECONDS
 echo "== arm: $(aarch64-linux-gnu-g++ --version | head -n 1); $(qemu-aarch64 --version | head -n 1)"
-cmake -S . -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$PWD/.ci/aarch64-toolchain.cmake" \
+cmake -S . -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=Release -DFASTGRU_TESTS=ON -DFASTGRU_SANITIZE= \
   -DCMAKE_CROSSCOMPILING_EMULATOR="qemu-aarch64;-L;$sysroot" >/dev/null
 cmake --build "$dir" -j "$jobs"

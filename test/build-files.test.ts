@@ -18,10 +18,13 @@ function stripComments(text: string): string {
     .join('\n');
 }
 
-/** The native/**\/*.cpp paths a build file names, tests excluded (the addon does not link them). */
+/**
+ * The native/**\/*.cpp paths a build file names, tests excluded (the addon does not link them), and
+ * so is native/prebuild/ (what only the self-contained prebuilds link: CMakeLists.txt's FASTGRU_PREBUILD).
+ */
 function nativeSources(text: string): Set<string> {
   const paths = stripComments(text).match(/native\/[A-Za-z0-9_./-]+\.cpp\b/g) ?? [];
-  return new Set(paths.filter((p) => !p.startsWith('native/test/')));
+  return new Set(paths.filter((p) => !p.startsWith('native/test/') && !p.startsWith('native/prebuild/')));
 }
 
 /** Sources one list has and the other lacks, as messages; empty when the lists agree. */
@@ -54,10 +57,13 @@ describe('native build files', () => {
 
   it('the addon gets the same preprocessor definitions from both (N-API version, exceptions, unthrowable errors)', () => {
     const gypDefines = new Set((read('binding.gyp').match(/"defines":\s*\[([^\]]*)\]/)?.[1] ?? '').match(/[A-Z_][A-Z0-9_=]*/g) ?? []);
-    const cmakeLine = read('CMakeLists.txt').match(/target_compile_definitions\(fastgru PRIVATE ([^)]*)\)/)?.[1] ?? '';
-    const cmakeDefines = new Set(cmakeLine.split(/\s+/).filter((d) => d && d !== 'BUILDING_NODE_EXTENSION'));
     expect(gypDefines.size).toBeGreaterThan(0);
-    expect([...cmakeDefines].sort()).toEqual([...gypDefines].sort());
+    // The cmake-js addon and the prebuilds' addon.
+    for (const target of ['fastgru', 'fastgru_prebuild']) {
+      const line = read('CMakeLists.txt').match(new RegExp(`target_compile_definitions\\(${target} PRIVATE ([^)]*)\\)`))?.[1] ?? '';
+      const cmakeDefines = new Set(line.split(/\s+/).filter((d) => d && d !== 'BUILDING_NODE_EXTENSION'));
+      expect([...cmakeDefines].sort(), target).toEqual([...gypDefines].sort());
+    }
   });
 
   it('every .cpp under native/core and native/addon is built', () => {
