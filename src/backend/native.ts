@@ -1,7 +1,8 @@
 /**
- * The native backend: the only file that touches the addon. It loads it with `bindings`, hands it
- * the error classes once, and adapts its calls to the Backend interface. When the addon cannot be
- * loaded it says why, and the facade falls back to (or, for backend 'native', refuses with) that.
+ * The native backend: the only file that touches the addon. It loads the engine that locate.ts
+ * finds (FASTGRU_ADDON, a source build through `bindings`, or the prebuild for this machine), hands
+ * it the error classes once, and adapts its calls to the Backend interface. When no engine loads it
+ * says why, and the facade falls back to (or, for backend 'native', refuses with) that.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,6 +30,7 @@ import type {
   SequenceBatch,
   TrainingRun,
 } from './backend.js';
+import { detectHost, listPrebuilds, resolveAddon, type AddonSource } from './locate.js';
 
 interface AddonTape {
   readonly bytes: number;
@@ -91,18 +93,16 @@ function makeError(code: string, message: string): Error {
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-/** Written by scripts/install.mjs when the native build failed: the reason, for backendInfo(). */
+/** Written by `npx fastgru build` (scripts/build.mjs) when the source build failed: the reason, for backendInfo(). */
 export const BUILD_FAILURE_FILE = `${root}build/fastgru-build-failure.txt`;
+/** The prebuilt engines of the packed package (never in a clone: `npm run prebuild` makes them). */
+export const PREBUILDS_DIR = `${root}prebuilds`;
 
 export type NativeLoad =
-  | { backend: Backend; addon: Addon; reason?: undefined }
+  | { backend: Backend; addon: Addon; source: AddonSource; path: string; reason?: undefined }
   | { backend: null; addon: null; reason: string };
 
 let cached: NativeLoad | null = null;
-
-function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n')[0];
-}
 
 export function loadNative(): NativeLoad {
   if (cached) return cached;
@@ -110,25 +110,38 @@ export function loadNative(): NativeLoad {
     cached = { backend: null, addon: null, reason: 'FASTGRU_BACKEND=js is set' };
     return cached;
   }
+  const require = createRequire(import.meta.url);
+  const located = resolveAddon<Addon>({
+    explicit: process.env.FASTGRU_ADDON || undefined,
+    host: detectHost(),
+    prebuilds: listPrebuilds(PREBUILDS_DIR),
+    prebuildsDir: PREBUILDS_DIR,
+    buildFailure: existsSync(BUILD_FAILURE_FILE) ? readFileSync(BUILD_FAILURE_FILE, 'utf8').trim() : null,
+    loadLocal() {
+      const bindings = require('bindings') as (options: { bindings: string; module_root: string; path?: boolean }) => string;
+      const path = bindings({ bindings: 'fastgru', module_root: root, path: true });
+      return { addon: require(path) as Addon, path };
+    },
+    loadFile: (path) => require(path) as Addon,
+  });
+  if (located.addon === null) {
+    cached = { backend: null, addon: null, reason: located.reason };
+    return cached;
+  }
   try {
-    const require = createRequire(import.meta.url);
-    // FASTGRU_ADDON: a given build of the addon instead of the installed one (the sanitizer runs).
-    const explicit = process.env.FASTGRU_ADDON;
-    const bindings = require('bindings') as (options: { bindings: string; module_root: string }) => Addon;
-    const addon = explicit ? (require(explicit) as Addon) : bindings({ bindings: 'fastgru', module_root: root });
+    const addon = located.addon;
     addon.init(makeError, allocate);
     const info = addon.info(); // throws for a FASTGRU_ISA this CPU cannot run
-    cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon };
+    cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon, source: located.source, path: located.path };
   } catch (error) {
-    const built = existsSync(BUILD_FAILURE_FILE) ? readFileSync(BUILD_FAILURE_FILE, 'utf8').trim() : '';
-    const reason = built
-      ? `the native build failed at install: ${built}`
-      : error instanceof FastGruError
-        ? error.message
-        : `the native addon did not load: ${firstLine(error)}`;
+    const reason = error instanceof FastGruError ? error.message : `the native addon (${located.path}) did not start: ${firstLine(error)}`;
     cached = { backend: null, addon: null, reason };
   }
   return cached;
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0];
 }
 
 function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backend {
