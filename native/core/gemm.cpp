@@ -40,7 +40,13 @@ Buffer uninit_buffer(int64_t n, Arena* arena) {
     return b;
   }
   const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+#if defined(_WIN32)
+  // No std::aligned_alloc in Windows' CRT (MinGW-w64 included); AlignedFree releases it with
+  // _aligned_free.
+  void* p = _aligned_malloc(bytes, 64);
+#else
   void* p = std::aligned_alloc(64, bytes);
+#endif
   if (!p) throw std::bad_alloc();
   if (poison_enabled()) std::fill_n(static_cast<float*>(p), bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
   return Buffer(static_cast<float*>(p));

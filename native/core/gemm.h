@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#if defined(_WIN32)
+#include <malloc.h>  // _aligned_free
+#endif
 
 #include "kernels/kernels.h"
 
@@ -22,7 +25,13 @@ constexpr int kMC = 128;
 struct AlignedFree {
   bool owned = true;
   void operator()(float* p) const {
+#if defined(_WIN32)
+    // Windows' CRT has no aligned_alloc (free cannot release over-aligned blocks): uninit_buffer
+    // takes them from _aligned_malloc, which only _aligned_free may release.
+    if (owned) _aligned_free(p);
+#else
     if (owned) std::free(p);
+#endif
   }
 };
 using Buffer = std::unique_ptr<float[], AlignedFree>;

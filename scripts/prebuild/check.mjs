@@ -80,7 +80,18 @@ export function checkPrebuild(target, file) {
     const foreign = dlls.filter((d) => !WINDOWS_DLLS.test(d));
     if (foreign.length) problems.push(`imports DLLs that a plain Windows lacks: ${foreign.join(', ')}`);
     if (!dlls.some((d) => /^node\.exe$/i.test(d))) problems.push('imports nothing from node.exe (Node-API)');
-    if (!/\bnapi_register_module_v1\b/.test(pe.slice(pe.indexOf('Export'))) ) problems.push('napi_register_module_v1 is not exported');
+    // The export directory's name table: lines such as "\t[   0] napi_register_module_v1", up to the
+    // first line that is not one.
+    const at = pe.indexOf('[Ordinal/Name Pointer] Table');
+    const names = [];
+    for (const line of at < 0 ? [] : pe.slice(at).split('\n').slice(1)) {
+      const m = /^\s*\[\s*\d+\]\s+(\S+)/.exec(line);
+      if (!m) break;
+      names.push(m[1]);
+    }
+    if (!names.includes('napi_register_module_v1')) problems.push('napi_register_module_v1 is not exported');
+    const extra = names.filter((s) => !/^(napi_register_module_v1|node_api_module_get_api_version_v1)$/.test(s));
+    if (extra.length) problems.push(`exports more than the module's registration: ${extra.slice(0, 5).join(', ')}`);
     summary += `, imports ${dlls.join(' ')}`;
   }
   return { problems, summary };
