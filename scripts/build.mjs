@@ -69,7 +69,7 @@ const args = [gyp, 'rebuild', '-j', String(Math.max(1, Math.min(4, availablePara
 // Node's own headers, where its installation has them (official builds do, in include/node), so the
 // build needs no download; npm's nodedir setting, when npm or npx started us, wins.
 const prefix = join(dirname(process.execPath), process.platform === 'win32' ? '' : '..');
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) args.push(`--nodedir=${prefix}`);
 console.log('fastgru: building the native engine from source (node-gyp)...');
 const result = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: process.env, maxBuffer: 64 << 20 });
 mkdirSync(buildDir, { recursive: true });

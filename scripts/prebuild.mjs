@@ -12,17 +12,14 @@
 // tarball (`npm publish DIR/fastgru-X.tgz`), never the folder. Before publishing, run the emulator
 // checks of the other platforms' binaries: .ci/arm-addon.sh and .ci/wine.sh.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkPrebuild } from './prebuild/check.mjs';
-import { TARGETS } from './prebuild/targets.mjs';
+import { LIFECYCLE_SCRIPTS, TARGETS } from './prebuild/targets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** What npm runs at install (prepare included, for tarball and git installs): none ships. */
-const LIFECYCLE_SCRIPTS = ['preinstall', 'install', 'postinstall', 'preprepare', 'prepare', 'postprepare', 'prepublish'];
 const { values } = parseArgs({
   options: {
     targets: { type: 'string', default: Object.keys(TARGETS).join(',') },
@@ -57,6 +54,13 @@ if (missing.length) {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
+// dist/ as this commit makes it: it is what gets packed, and check.mjs reads the loader's glibc floor.
+run('npm', ['run', 'build', '--silent']);
+const { checkPrebuild } = await import('./prebuild/check.mjs');
+// Packing takes every folder under prebuilds/: start from none, so only what this run built and
+// checked can ship.
+if (values.pack) rmSync(join(root, 'prebuilds'), { recursive: true, force: true });
+
 const require = (await import('node:module')).createRequire(import.meta.url);
 const headers = dirname(require.resolve('node-api-headers/package.json'));
 const addonApi = dirname(require.resolve('node-addon-api/package.json'));
@@ -69,12 +73,13 @@ for (const name of targets) {
   const start = Date.now();
   const dir = join(root, 'build-prebuild', name);
   console.log(`== prebuild: ${name} (${t.toolchain ? `cross, ${t.toolchain}` : 'native'}) from ${commit}`);
+  // A failed build must not leave the last run's binary behind.
+  rmSync(join(root, 'prebuilds', t.folder), { recursive: true, force: true });
   run('cmake', ['-S', '.', '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DFASTGRU_TESTS=OFF', '-DFASTGRU_PREBUILD=ON',
     `-DNODE_API_HEADERS_DIR=${headers}`, `-DNODE_ADDON_API_DIR=${addonApi}`,
     ...(t.toolchain ? [`-DCMAKE_TOOLCHAIN_FILE=${join(root, t.toolchain)}`] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
   run('cmake', ['--build', dir, '-j', jobs, '--target', 'fastgru_prebuild']);
   const dest = join(root, 'prebuilds', t.folder, t.file);
-  rmSync(join(root, 'prebuilds', t.folder), { recursive: true, force: true });
   mkdirSync(dirname(dest), { recursive: true });
   copyFileSync(join(dir, 'Release', 'fastgru.node'), dest);
   const { problems, summary } = checkPrebuild(name, dest);
@@ -98,6 +103,8 @@ const engines = dry.files.filter((f) => f.path.startsWith('prebuilds/')).map((f)
 console.log(`== prebuild: npm pack would ship ${dry.entryCount} files, ${(dry.size / 1024).toFixed(0)} KiB packed, ` +
   `${(dry.unpackedSize / 1024).toFixed(0)} KiB unpacked; engines: ${engines.join(', ')}`);
 if (values.pack) {
+  const stray = readdirSync(join(root, 'prebuilds')).filter((f) => !targets.some((t) => TARGETS[t].folder === f));
+  if (stray.length) throw new Error(`prebuild: prebuilds/ holds ${stray.join(', ')}, not built in this run: not packing`);
   const dest = resolve(values.pack);
   const stage = mkdtempSync(join(tmpdir(), 'fastgru-pack-'));
   try {

@@ -20,7 +20,7 @@ import {
   type PrebuildListing,
 } from '../src/backend/locate.js';
 
-/** What `npm run prebuild` ships. */
+/** What `npm run prebuilds` ships. */
 const SHIPPED: PrebuildListing = {
   'linux-x64': ['node.napi.glibc.node'],
   'linux-arm64': ['node.napi.glibc.node'],
@@ -97,7 +97,7 @@ describe('resolveAddon: the order and the reasons', () => {
     throw new Error('Could not locate the bindings file. Tried:\n → /x/build/Release/fastgru.node');
   };
   const inputs = (over: Partial<LocateInputs<string>>): LocateInputs<string> => ({
-    host: glibc('x64'),
+    host: () => glibc('x64'),
     prebuilds: SHIPPED,
     prebuildsDir: '/pkg/prebuilds',
     loadLocal: missing,
@@ -116,7 +116,7 @@ describe('resolveAddon: the order and the reasons', () => {
       source: 'prebuild',
       path: join('/pkg/prebuilds', 'linux-x64/node.napi.glibc.node'),
     });
-    expect(resolveAddon(inputs({ host: other('win32', 'x64') })).addon).toBe(`addon at ${join('/pkg/prebuilds', 'win32-x64/node.napi.node')}`);
+    expect(resolveAddon(inputs({ host: () => other('win32', 'x64') })).addon).toBe(`addon at ${join('/pkg/prebuilds', 'win32-x64/node.napi.node')}`);
   });
 
   it('a source build that fails to load falls back to the prebuild', () => {
@@ -131,7 +131,7 @@ describe('resolveAddon: the order and the reasons', () => {
   });
 
   it('musl with no source build: the reason names the platform and the build command', () => {
-    const located = resolveAddon(inputs({ host: musl('x64') }));
+    const located = resolveAddon(inputs({ host: () => musl('x64') }));
     expect(located.addon).toBeNull();
     expect(located.reason).toMatch(/^no prebuilt engine for linux-x64 \(musl\)/);
     expect(located.reason).toMatch(new RegExp(`build the engine from source with: ${BUILD_COMMAND}$`));
@@ -145,8 +145,49 @@ describe('resolveAddon: the order and the reasons', () => {
     );
   });
 
+  it('a source build that loads but does not start gives way to the prebuild', () => {
+    const started: string[] = [];
+    const located = resolveAddon(inputs({
+      loadLocal: () => ({ addon: 'local', path: '/pkg/build/Release/fastgru.node' }),
+      start: (addon) => {
+        started.push(addon);
+        if (addon === 'local') throw new TypeError('init is not a function');
+      },
+    }));
+    expect(started).toEqual(['local', `addon at ${join('/pkg/prebuilds', 'linux-x64/node.napi.glibc.node')}`]);
+    expect(located.addon).toBe(`addon at ${join('/pkg/prebuilds', 'linux-x64/node.napi.glibc.node')}`);
+  });
+
+  it('an error that holds for every engine (FASTGRU_ISA) ends the search as the reason', () => {
+    class IsaError extends Error {}
+    const tried: string[] = [];
+    const located = resolveAddon(inputs({
+      loadLocal: () => ({ addon: 'local', path: '/pkg/build/Release/fastgru.node' }),
+      start: (addon) => {
+        tried.push(addon);
+        throw new IsaError("FASTGRU_ISA='avx512': this CPU lacks AVX-512F");
+      },
+      isFinal: (error) => error instanceof IsaError,
+    }));
+    expect(tried).toEqual(['local']);
+    expect(located).toEqual({ addon: null, reason: "FASTGRU_ISA='avx512': this CPU lacks AVX-512F" });
+  });
+
+  it('the machine is read only when a prebuild is to be chosen', () => {
+    let reads = 0;
+    const host = () => {
+      reads++;
+      return glibc('x64');
+    };
+    resolveAddon(inputs({ host, loadLocal: () => ({ addon: 'local', path: '/b' }) }));
+    resolveAddon(inputs({ host, explicit: '/asan.node' }));
+    expect(reads).toBe(0);
+    resolveAddon(inputs({ host }));
+    expect(reads).toBe(1);
+  });
+
   it('a source build that fails to load is named even when a prebuild is missing too', () => {
-    const located = resolveAddon(inputs({ host: other('darwin', 'arm64'), loadLocal: () => { throw new Error('bad'); } }));
+    const located = resolveAddon(inputs({ host: () => other('darwin', 'arm64'), loadLocal: () => { throw new Error('bad'); } }));
     expect(located.reason).toMatch(/^the source build did not load: bad; no prebuilt engine for darwin-arm64/);
   });
 });

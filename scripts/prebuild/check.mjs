@@ -10,13 +10,19 @@
 import { execFileSync } from 'node:child_process';
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { MAX_GLIBC, TARGETS } from './targets.mjs';
+import { TARGETS } from './targets.mjs';
 
-const versionLess = (a, b) => {
-  const x = a.split('.').map(Number), y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
-  return false;
-};
+// The loader's own floor and comparison (src/backend/locate.ts), so the release checks the version
+// the loader promises: `npm run build` comes first.
+let locate;
+try {
+  locate = await import('../../dist/backend/locate.js');
+} catch {
+  console.error('check: dist/ is missing: run npm run build first');
+  process.exit(2);
+}
+const { PREBUILD_MIN_GLIBC: MAX_GLIBC, compareVersions } = locate;
+const versionLess = (a, b) => compareVersions(a, b) < 0;
 
 function readHeader(file, bytes) {
   const fd = openSync(file, 'r');
@@ -55,7 +61,7 @@ export function checkPrebuild(target, file) {
     const versions = new Map();
     const exported = [];
     for (const line of dynsyms.split('\n')) {
-      const v = /\(?(GLIBC|GLIBCXX|CXXABI)_([0-9.]+)\)?\s+(\S+)$/.exec(line);
+      const v = /\(?(GLIBC|GLIBCXX|CXXABI)_([0-9A-Z_.]+)\)?\s+(\S+)$/.exec(line);
       if (v) versions.set(`${v[1]}_${v[2]}`, [...(versions.get(`${v[1]}_${v[2]}`) ?? []), v[3]]);
       if (/\s(DF|DO)\s/.test(line) && !/\*UND\*/.test(line)) exported.push(line.trim().split(/\s+/).pop());
     }
@@ -63,9 +69,10 @@ export function checkPrebuild(target, file) {
     let newest = '0';
     for (const [key, symbols] of versions) {
       const [lib, version] = key.split('_');
-      if (lib !== 'GLIBC') problems.push(`${key} asked for by ${some(symbols)}: libstdc++ must be linked statically`);
+      if (lib === 'GLIBC' && !/^\d+(\.\d+)*$/.test(version)) problems.push(`${key} asked for by ${some(symbols)}: not a public glibc version`);
+      else if (lib !== 'GLIBC') problems.push(`${key} asked for by ${some(symbols)}: libstdc++ must be linked statically`);
       else if (versionLess(MAX_GLIBC, version)) problems.push(`${key} asked for by ${some(symbols)} (newer than ${MAX_GLIBC})`);
-      if (lib === 'GLIBC' && versionLess(newest, version)) newest = version;
+      if (lib === 'GLIBC' && /^\d/.test(version) && versionLess(newest, version)) newest = version;
     }
     if (!exported.includes('napi_register_module_v1')) problems.push('napi_register_module_v1 is not exported');
     const extra = exported.filter((s) => !/^(napi_register_module_v1|node_api_module_get_api_version_v1)$/.test(s));

@@ -34,5 +34,8 @@ export const TARGETS = {
   },
 };
 
-/** The newest glibc symbol version a Linux prebuild may ask for: what Node 20 itself needs. */
-export const MAX_GLIBC = '2.28';
+/**
+ * The scripts npm runs when it installs a package (`prepare` too, for tarball and git installs, and
+ * npm 11 warns about it): the packed package.json has none of them (scripts/prebuild.mjs --pack).
+ */
+export const LIFECYCLE_SCRIPTS = ['preinstall', 'install', 'postinstall', 'preprepare', 'prepare', 'postprepare', 'prepublish', 'prepublishOnly'];

@@ -1,15 +1,15 @@
 /**
  * Where the native engine comes from, in this order: the file FASTGRU_ADDON names (the sanitizer
  * runs), a source build in `build/` (found by `bindings`, as `npx fastgru build` or a clone's
- * `npm install` leave it), then the prebuilt engine that fits this machine. The package ships one addon per platform in
- * `prebuilds/<platform>-<arch>/`, named by prebuildify's convention as node-gyp-build reads it:
+ * `npm install` leave it), then the prebuilt engine that fits this machine. The package ships one
+ * addon per platform in `prebuilds/<platform>-<arch>/`, named by prebuildify's convention as node-gyp-build reads it:
  * dot-separated tags before `.node` (`node.napi.glibc.node`): the runtime, `napi` (ABI-stable, any
  * Node version), `abi<N>`, `uv<N>`, `armv<N>` and the libc. A folder may name several
  * architectures (`darwin-x64+arm64`); a file whose libc tag differs from this machine's is never
  * chosen, so a glibc binary is never loaded on musl (Alpine). Everything here is a pure function of
  * what it is given, so every case is testable on any machine; `detectHost` reads the real one.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The C library of a Linux machine; null elsewhere. */
@@ -17,14 +17,19 @@ export type Libc = 'glibc' | 'musl' | null;
 
 /** What decides which prebuild fits. */
 export interface Host {
+  /** process.platform: `linux`, `win32`, `darwin`, ... */
   readonly platform: string;
+  /** process.arch: `x64`, `arm64`, ... */
   readonly arch: string;
+  /** The C library on Linux; null elsewhere. */
   readonly libc: Libc;
-  /** glibc's version at run time ("2.36"), when the libc is glibc. */
+  /** glibc's version at run time ("2.36"), when the libc is glibc and it could be read. */
   readonly glibcVersion?: string;
   /** The Node-API ABI (process.versions.modules), for prebuilds tagged abi<N> rather than napi. */
   readonly abi?: string;
+  /** libuv's major version, for prebuilds tagged uv<N>. */
   readonly uv?: string;
+  /** The ARM architecture version (`8` on arm64), for prebuilds tagged armv<N>. */
   readonly armv?: string;
 }
 
@@ -34,6 +39,7 @@ export const PREBUILD_MIN_GLIBC = '2.28';
 /** A prebuilds folder as listed: folder name (`linux-x64`) to the file names in it. */
 export type PrebuildListing = Readonly<Record<string, readonly string[]>>;
 
+/** The prebuild that fits (its path under the prebuilds folder), or why none does. */
 export type PrebuildChoice =
   | { readonly file: string; readonly reason?: undefined }
   | { readonly file: null; readonly reason: string };
@@ -153,8 +159,11 @@ export function listPrebuilds(dir: string): PrebuildListing {
 }
 
 /**
- * This machine. On Linux the libc comes from the diagnostic report's header, which names glibc's
- * run-time version and is absent on musl (the method detect-libc uses first too).
+ * This machine. On Linux the libc comes from the diagnostic report: its header names glibc's
+ * run-time version, and on musl its list of shared objects names musl's loader (the method
+ * detect-libc uses first). A machine is taken for musl only on such evidence: when the report
+ * says neither, `/usr/bin/ldd` decides, and failing that glibc is assumed (a prebuild that then
+ * fails to load says so in the reason, never a crash).
  */
 export function detectHost(): Host {
   const base = {
@@ -165,21 +174,32 @@ export function detectHost(): Host {
     armv: process.arch === 'arm64' ? '8' : String((process.config?.variables as Record<string, unknown> | undefined)?.arm_version ?? ''),
   };
   if (process.platform !== 'linux') return { ...base, libc: null };
-  const glibcVersion = glibcRuntimeVersion();
-  return glibcVersion ? { ...base, libc: 'glibc', glibcVersion } : { ...base, libc: 'musl' };
+  const report = readReport();
+  if (report.glibcVersion) return { ...base, libc: 'glibc', glibcVersion: report.glibcVersion };
+  if (report.musl) return { ...base, libc: 'musl' };
+  let ldd = '';
+  try {
+    ldd = readFileSync('/usr/bin/ldd', 'latin1');
+  } catch {
+    // no ldd: nothing more to read
+  }
+  return { ...base, libc: /musl/.test(ldd) ? 'musl' : 'glibc' };
 }
 
-function glibcRuntimeVersion(): string | undefined {
+function readReport(): { glibcVersion?: string; musl: boolean } {
   // excludeNetwork (Node 20.13+) spares the report resolving the host's network interfaces.
   const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
-  if (!report) return undefined;
+  if (!report) return { musl: false };
   const excluded = report.excludeNetwork;
   try {
     report.excludeNetwork = true;
-    const header = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-    return header?.glibcVersionRuntime;
+    const r = report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] };
+    return {
+      glibcVersion: r.header?.glibcVersionRuntime,
+      musl: (r.sharedObjects ?? []).some((o) => /ld-musl-|libc\.musl-/.test(o)),
+    };
   } catch {
-    return undefined;
+    return { musl: false };
   } finally {
     report.excludeNetwork = excluded;
   }
@@ -195,7 +215,9 @@ export type AddonSource = 'FASTGRU_ADDON' | 'source build' | 'prebuild';
 export interface LocateInputs<T> {
   /** The FASTGRU_ADDON path, if set: that file or nothing, no fallback. */
   readonly explicit?: string;
-  readonly host: Host;
+  /** This machine; asked only when a prebuild is to be chosen (reading the libc costs a few ms). */
+  host(): Host;
+  /** The prebuilds folder as listPrebuilds gives it. */
   readonly prebuilds: PrebuildListing;
   /** The prebuilds folder, to make a chosen file's path. */
   readonly prebuildsDir: string;
@@ -203,9 +225,19 @@ export interface LocateInputs<T> {
   readonly buildFailure?: string | null;
   /** Loads the source build; throws bindings' "Could not locate the bindings file" when there is none. */
   loadLocal(): { addon: T; path: string };
+  /** Loads the addon at a path (require). */
   loadFile(path: string): T;
+  /**
+   * Starts a loaded addon (hands it what it needs, asks what it runs). A throw counts as a failed
+   * load and the next engine is tried, unless `isFinal` says the error holds for any engine (a
+   * FASTGRU_ISA this CPU cannot run): then it is the reason, as it stands.
+   */
+  start?(addon: T): void;
+  /** Whether an error of start() holds for every engine. */
+  isFinal?(error: unknown): boolean;
 }
 
+/** The engine that loaded, where it came from and its file; or why none did and how to get one. */
 export type Located<T> =
   | { readonly addon: T; readonly source: AddonSource; readonly path: string; readonly reason?: undefined }
   | { readonly addon: null; readonly reason: string };
@@ -215,32 +247,48 @@ export function isMissingBuild(error: unknown): boolean {
   return /Could not locate the bindings file/.test(String((error as Error)?.message ?? error));
 }
 
-function firstLine(error: unknown): string {
+/** The first line of an error's message: what a reason quotes of it. */
+export function firstLine(error: unknown): string {
   return String((error as Error)?.message ?? error).split('\n')[0];
 }
 
-/** Loads the first engine that loads, in the order above, or says why none did and how to get one. */
+/** An error of `start` that holds for every engine: it ends the search as the reason. */
+class FinalError extends Error {}
+
+/** Loads the first engine that loads and starts, in the order above, or says why none did and how to get one. */
 export function resolveAddon<T>(inputs: LocateInputs<T>): Located<T> {
+  const started = (addon: T): T => {
+    try {
+      inputs.start?.(addon);
+    } catch (error) {
+      if (inputs.isFinal?.(error)) throw new FinalError(firstLine(error));
+      throw error;
+    }
+    return addon;
+  };
   if (inputs.explicit) {
     try {
-      return { addon: inputs.loadFile(inputs.explicit), source: 'FASTGRU_ADDON', path: inputs.explicit };
+      return { addon: started(inputs.loadFile(inputs.explicit)), source: 'FASTGRU_ADDON', path: inputs.explicit };
     } catch (error) {
+      if (error instanceof FinalError) return { addon: null, reason: error.message };
       return { addon: null, reason: `FASTGRU_ADDON=${inputs.explicit} did not load: ${firstLine(error)}` };
     }
   }
   const failures: string[] = [];
   try {
     const local = inputs.loadLocal();
-    return { addon: local.addon, source: 'source build', path: local.path };
+    return { addon: started(local.addon), source: 'source build', path: local.path };
   } catch (error) {
+    if (error instanceof FinalError) return { addon: null, reason: error.message };
     if (!isMissingBuild(error)) failures.push(`the source build did not load: ${firstLine(error)}`);
   }
-  const choice = choosePrebuild(inputs.prebuilds, inputs.host);
+  const choice = choosePrebuild(inputs.prebuilds, inputs.host());
   if (choice.file !== null) {
     const path = join(inputs.prebuildsDir, choice.file);
     try {
-      return { addon: inputs.loadFile(path), source: 'prebuild', path };
+      return { addon: started(inputs.loadFile(path)), source: 'prebuild', path };
     } catch (error) {
+      if (error instanceof FinalError) return { addon: null, reason: error.message };
       failures.push(`the prebuilt engine prebuilds/${choice.file} did not load: ${firstLine(error)}`);
     }
   } else {

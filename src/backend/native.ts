@@ -95,15 +95,22 @@ function makeError(code: string, message: string): Error {
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** Written by `npx fastgru build` (scripts/build.mjs) when the source build failed: the reason, for backendInfo(). */
 export const BUILD_FAILURE_FILE = `${root}build/fastgru-build-failure.txt`;
-/** The prebuilt engines of the packed package (never in a clone: `npm run prebuild` makes them). */
+/** The prebuilt engines of the packed package (never in a clone: `npm run prebuilds` makes them). */
 export const PREBUILDS_DIR = `${root}prebuilds`;
 
+/** The native backend with its addon, where the addon came from and its file; or why there is none. */
 export type NativeLoad =
   | { backend: Backend; addon: Addon; source: AddonSource; path: string; reason?: undefined }
   | { backend: null; addon: null; reason: string };
 
 let cached: NativeLoad | null = null;
 
+/**
+ * Loads the native engine once per process (locate.ts decides which file) and starts it: the
+ * error classes and the allocator go in, the instruction set and default thread count come out.
+ * An engine that loads but does not start gives way to the next one, except for a FASTGRU_ISA
+ * this CPU cannot run, which no engine can.
+ */
 export function loadNative(): NativeLoad {
   if (cached) return cached;
   if (process.env.FASTGRU_BACKEND === 'js') {
@@ -111,9 +118,10 @@ export function loadNative(): NativeLoad {
     return cached;
   }
   const require = createRequire(import.meta.url);
+  let info: ReturnType<Addon['info']> | null = null;
   const located = resolveAddon<Addon>({
     explicit: process.env.FASTGRU_ADDON || undefined,
-    host: detectHost(),
+    host: detectHost,
     prebuilds: listPrebuilds(PREBUILDS_DIR),
     prebuildsDir: PREBUILDS_DIR,
     buildFailure: existsSync(BUILD_FAILURE_FILE) ? readFileSync(BUILD_FAILURE_FILE, 'utf8').trim() : null,
@@ -123,25 +131,24 @@ export function loadNative(): NativeLoad {
       return { addon: require(path) as Addon, path };
     },
     loadFile: (path) => require(path) as Addon,
+    start(addon) {
+      addon.init(makeError, allocate);
+      info = addon.info(); // throws ERR_ISA for a FASTGRU_ISA this CPU cannot run
+    },
+    isFinal: (error) => error instanceof FastGruError,
   });
-  if (located.addon === null) {
-    cached = { backend: null, addon: null, reason: located.reason };
+  if (located.addon === null || info === null) {
+    cached = { backend: null, addon: null, reason: located.reason ?? 'the native addon did not start' };
     return cached;
   }
-  try {
-    const addon = located.addon;
-    addon.init(makeError, allocate);
-    const info = addon.info(); // throws for a FASTGRU_ISA this CPU cannot run
-    cached = { backend: nativeBackend(addon, info.isa, info.defaultThreads), addon, source: located.source, path: located.path };
-  } catch (error) {
-    const reason = error instanceof FastGruError ? error.message : `the native addon (${located.path}) did not start: ${firstLine(error)}`;
-    cached = { backend: null, addon: null, reason };
-  }
+  const started = info as ReturnType<Addon['info']>;
+  cached = {
+    backend: nativeBackend(located.addon, started.isa, started.defaultThreads),
+    addon: located.addon,
+    source: located.source,
+    path: located.path,
+  };
   return cached;
-}
-
-function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n')[0];
 }
 
 function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backend {
