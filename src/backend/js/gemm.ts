@@ -58,6 +58,26 @@ export function packB(src: MatrixView, n: number, k: number, out?: Float32Array)
 }
 
 /**
+ * The transpose of a packed operand, packed: element (j, p) of the result is element (p, j) of `b`,
+ * so n and k swap. It reads the packed copy rather than the matrix packB read, so it holds the
+ * values packB saw even if that matrix has changed since.
+ */
+export function transposePacked(b: PackedB): PackedB {
+  const { data: src, n, k } = b;
+  // Zeroed at allocation: that is the padding of the last panel past k.
+  const data = new Float32Array(Math.ceil(k / NR) * NR * n);
+  for (let j = 0; j < n; j++) {
+    const s0 = Math.floor(j / NR) * NR * k + (j % NR); // element (j, p) of b is at s0 + p * NR
+    for (let q = 0; q < k; q += NR) {
+      const d0 = q * n + j * NR; // row j of the result's panel starting at column q
+      const width = Math.min(NR, k - q);
+      for (let pp = 0; pp < width; pp++) data[d0 + pp] = src[s0 + (q + pp) * NR];
+    }
+  }
+  return { data, n: k, k: n };
+}
+
+/**
  * Reusable scratch for gemm: the packed A rows and the accumulator block. One per thread of work;
  * it grows to the largest k it has seen and is never reallocated inside a time loop once warm.
  */
