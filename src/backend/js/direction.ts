@@ -13,14 +13,20 @@
  */
 import type { LayerWeights } from '../backend.js';
 import { sigmoid, tanh } from './activations.js';
-import { gemm, GemmScratch, packB, view, type PackedB } from './gemm.js';
+import { gemm, GemmScratch, packB, transposePacked, view, type PackedB } from './gemm.js';
 import { gatherPacked, scatterAddPacked, type Schedule, type SeqLayout } from './schedule.js';
 
-/** A direction's weights, packed once per model for the products forward and backward need. */
+/**
+ * A direction's weights, packed once per model for the products forward and backward need. It keeps
+ * no reference to the parameter arrays: the model (and every training tape, which holds the model)
+ * sees the weights as they were when it was built, whatever happens to the arrays afterwards.
+ */
 export class PackedDirection {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly resetAfter: boolean;
+  /** The layer has biases: backward returns their gradients. */
+  readonly hasBias: boolean;
   /** x · W_ihᵀ: n = 3H, k = I */
   readonly wIh: PackedB;
   /** h · W_h{r,z}ᵀ: n = 2H, k = H */
@@ -35,12 +41,13 @@ export class PackedDirection {
   readonly biasHn: Float32Array;
   private transposed: { wIh: PackedB; wHhRz: PackedB; wHhN: PackedB } | null = null;
 
-  constructor(readonly weights: LayerWeights, inputSize: number, hiddenSize: number, resetAfter: boolean) {
+  constructor(weights: LayerWeights, inputSize: number, hiddenSize: number, resetAfter: boolean) {
     const H = hiddenSize;
     const I = inputSize;
     this.inputSize = I;
     this.hiddenSize = H;
     this.resetAfter = resetAfter;
+    this.hasBias = weights.bIh !== null;
     this.wIh = packB(view(weights.wIh, 0, I), 3 * H, I);
     this.wHhRz = packB(view(weights.wHh, 0, H), 2 * H, H);
     this.wHhN = packB(view(weights.wHh, 2 * H * H, H), H, H);
@@ -61,15 +68,18 @@ export class PackedDirection {
     }
   }
 
-  /** The transposed operands of backward (dX = dG · W_ih, dh = dG · W_hh), packed on first use. */
+  /**
+   * The transposed operands of backward (dX = dG · W_ih, dh = dG · W_hh), packed on first use: an
+   * inference-only model never pays for them, and a model packs them once however many tapes use
+   * them. They come from the forward operands, not the parameter arrays, which an optimizer step or
+   * a caller may have rewritten since this model's forwardTrain recorded its tapes.
+   */
   get backwardOperands(): { wIh: PackedB; wHhRz: PackedB; wHhN: PackedB } {
     if (!this.transposed) {
-      const H = this.hiddenSize;
-      const { wIh, wHh } = this.weights;
       this.transposed = {
-        wIh: packB(view(wIh, 0, 1, this.inputSize), this.inputSize, 3 * H),
-        wHhRz: packB(view(wHh, 0, 1, H), H, 2 * H),
-        wHhN: packB(view(wHh, 2 * H * H, 1, H), H, H),
+        wIh: transposePacked(this.wIh),
+        wHhRz: transposePacked(this.wHhRz),
+        wHhN: transposePacked(this.wHhN),
       };
     }
     return this.transposed;
@@ -300,7 +310,7 @@ export function backwardDirection(
 
   let dBih: Float32Array | null = null;
   let dBhh: Float32Array | null = null;
-  if (pd.weights.bIh) {
+  if (pd.hasBias) {
     const sums = new Float64Array(H3);
     for (let p = 0; p < P; p++) for (let j = 0; j < H3; j++) sums[j] += dG[p * H3 + j];
     dBih = Float32Array.from(sums);
