@@ -8,7 +8,7 @@
 // backend gets there by packing backward's transposed weights from its forward operands
 // (transposePacked), never from the parameter arrays.
 import { describe, expect, it } from 'vitest';
-import { backendInfo, GRU, SGD, type GRUGradients, type GRUOptions, type StateDict } from '../src/index.js';
+import { backendInfo, GRU, Linear, SGD, type GRUGradients, type GRUOptions, type StateDict } from '../src/index.js';
 import { NR, packB, transposePacked, view } from '../src/backend/js/gemm.js';
 import { expectBitwise, expectClose } from './helpers/compare.js';
 import { prng, uniform } from './helpers/native.js';
@@ -143,5 +143,24 @@ describe('transposePacked (the js backend packs its backward operands from its f
       expect([t.n, t.k], `${n}x${k}: extents`).toEqual([k, n]);
       expectBitwise(t.data, direct.data, `${n}x${k}`);
     }
+  });
+});
+
+describe('a Linear run keeps the weight of its forwardTrain', () => {
+  const backends = backendInfo().backend === 'native' ? (['js', 'native'] as const) : (['js'] as const);
+  it.each(backends)('%s: an optimizer step or loadStateDict before backward changes nothing', (backend) => {
+    const make = () => new Linear({ inFeatures: 6, outFeatures: 4, seed: 3, backend });
+    const x = { data: Float32Array.from({ length: 5 * 6 }, (_, i) => Math.sin(0.7 * i)), shape: [5, 6] };
+    const dY = { data: Float32Array.from({ length: 5 * 4 }, (_, i) => Math.cos(0.3 * i)), shape: [5, 4] };
+    const want = make().forwardTrain(x).backward(dY);
+
+    const stepped = make();
+    const run = stepped.forwardTrain(x);
+    const grads = run.backward(dY);
+    new SGD({ head: stepped }, { lr: 1 }).step({ head: grads.grads });
+    stepped.loadStateDict({ weight: { data: new Float32Array(24).fill(9), shape: [4, 6] }, bias: { data: new Float32Array(4), shape: [4] } });
+    const again = run.backward(dY);
+    expectBitwise(again.dInput.data, want.dInput.data, 'dInput');
+    expectBitwise(again.grads.weight.data, want.grads.weight.data, 'dWeight');
   });
 });

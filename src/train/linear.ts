@@ -119,10 +119,15 @@ export class Linear implements Module {
     return { data: this.product(t), shape: [...t.shape.slice(0, -1), this.outFeatures] };
   }
 
-  /** forward, keeping x for backward. */
+  /**
+   * forward, keeping x and the weight for backward: the run's backward gives the gradient of this
+   * forward, even after an optimizer step, loadStateDict or a write into the parameters (as a GRU
+   * tape does). The copy of W costs 1/N of the forward's product for N rows.
+   */
   forwardTrain(x: TensorLike): LinearRun {
     const t = this.input(x);
     const xData = t.data.slice();
+    const weight = this.weight.slice();
     const output: Tensor = { data: this.product(t), shape: [...t.shape.slice(0, -1), this.outFeatures] };
     const N = xData.length / this.inFeatures;
     return {
@@ -137,7 +142,7 @@ export class Linear implements Module {
         const g = dOut.data;
         // dX [N, in] = dY [N, out] · W [out, in]; dW [out, in] = dYᵀ · X; db = Σ rows of dY.
         const dInput = new Float32Array(N * I);
-        this.engine.matmul(N, I, O, g, O, 1, this.weight, I, 1, dInput, false);
+        this.engine.matmul(N, I, O, g, O, 1, weight, I, 1, dInput, false);
         const dW = new Float32Array(O * I);
         this.engine.matmul(O, I, N, g, 1, O, xData, I, 1, dW, false);
         const grads: Record<string, Tensor> = { weight: { data: dW, shape: [O, I] } };
