@@ -6,19 +6,22 @@
  * produces what the reference implementation produces for float32 tensors.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+  type Stats,
+} from 'node:fs';
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   argError,
   ArgumentError,
   DTypeError,
   describe,
+  FastGruError,
   formatShape,
   OptionError,
   ShapeError,
   withMemoryErrors,
-  type FastGruError,
 } from '../errors.js';
 import { tensor, type Tensor, type TensorData } from '../tensor.js';
 
@@ -444,6 +447,31 @@ function shortRead(source: string): FastGruError {
   });
 }
 
+/**
+ * How the readers open a file. O_NONBLOCK: opening a FIFO (or a serial line) for reading waits for
+ * the other end without it, and the readers check what they opened (fstat on the descriptor, so
+ * nothing can be swapped in between) only once it is open. On a regular file the flag changes
+ * nothing. O_NOCTTY: a terminal opened by mistake never becomes the process's controlling one.
+ * Windows defines neither flag, and has no such waits.
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+/** "a FIFO", "a directory", ...: what stands at a path, for messages. */
+function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'a special file';
+}
+
+function notRegular(path: string, expected: string, stat: Stats, hint = ''): FastGruError {
+  return argError(ArgumentError, 'path', expected, `${JSON.stringify(path)} (${fileKind(stat)}, not a regular file${hint})`,
+    { gotIsText: true });
+}
+
 /** readSync's and FileHandle.read's arguments, in the order both take them. */
 type FileRead = [buffer: Uint8Array, offset: number, length: number, position: number];
 
@@ -452,7 +480,7 @@ type FileRead = [buffer: Uint8Array, offset: number, length: number, position: n
  * number of bytes read, so the synchronous and asynchronous readers differ only in the call.
  */
 function* fileReads(stat: Stats, path: string, select: (name: string) => boolean): Generator<FileRead, SafetensorsContents, number> {
-  if (!stat.isFile()) throw argError(ArgumentError, 'path', 'a regular file', `${JSON.stringify(path)} (not a regular file)`, { gotIsText: true });
+  if (!stat.isFile()) throw notRegular(path, 'a regular file', stat);
   const source = `safetensors file ${JSON.stringify(path)}`;
   const scratch = new Scratch();
   const steps = readSteps(stat.size, source, select);
@@ -476,7 +504,7 @@ export function readSafetensorsFileSync(path: string, options?: ReadSafetensorsO
   const select = readOptions(options);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_FLAGS);
   } catch (error) {
     throw fileError(path, 'a readable safetensors file', error);
   }
@@ -496,7 +524,7 @@ export async function readSafetensorsFile(path: string, options?: ReadSafetensor
   const select = readOptions(options);
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path, READ_FLAGS);
   } catch (error) {
     throw fileError(path, 'a readable safetensors file', error);
   }
@@ -519,10 +547,19 @@ function byCodePoint(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+/** One tensor as the writers hold it: its little-endian bytes and the length its header entry gives them. */
+interface Part {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
+  readonly byteLength: number;
+}
+
 interface Prepared {
   /** The 8-byte length and the padded header. */
   readonly head: Uint8Array;
-  readonly tensors: readonly Tensor[];
+  /** Sorted by name: the order of the data. */
+  readonly parts: readonly Part[];
   readonly dataLength: number;
 }
 
@@ -530,7 +567,7 @@ function prepare(input: unknown, metadata: unknown): Prepared {
   if (!(input instanceof Map) && !isPlainObject(input)) {
     throw argError(ArgumentError, 'tensors', 'an object (or Map) of tensors by name', input);
   }
-  const pairs: Array<[string, Tensor]> = [];
+  const parts: Part[] = [];
   for (const [name, value] of input instanceof Map ? input : Object.entries(input)) {
     if (typeof name !== 'string') throw argError(ArgumentError, 'tensors', 'string names', `the key ${describe(name)}`, { gotIsText: true });
     if (name === '__metadata__') {
@@ -539,9 +576,11 @@ function prepare(input: unknown, metadata: unknown): Prepared {
     }
     const t = tensor(value as TensorData, undefined, `tensors[${quote(name)}]`);
     checkShape(t.shape, `tensors[${quote(name)}].shape`);
-    pairs.push([name, t]);
+    // The length is taken here, with the shape tensor() just checked it against: later getters
+    // (of other tensors, of metadata) may detach this buffer, and bytesOf compares against this.
+    parts.push({ name, shape: t.shape, bytes: littleEndianBytes(t.data), byteLength: t.data.byteLength });
   }
-  pairs.sort((a, b) => byCodePoint(a[0], b[0]));
+  parts.sort((a, b) => byCodePoint(a.name, b.name));
 
   const entries: Array<[string, unknown]> = [];
   if (metadata !== undefined && metadata !== null) {
@@ -553,20 +592,20 @@ function prepare(input: unknown, metadata: unknown): Prepared {
     entries.push(['__metadata__', Object.fromEntries(keys.map((k) => [k, metadata[k]]))]);
   }
   let offset = 0;
-  for (const [name, t] of pairs) {
-    entries.push([name, { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] }]);
-    offset += t.data.byteLength;
+  for (const part of parts) {
+    entries.push([part.name, { dtype: 'F32', shape: part.shape, data_offsets: [offset, offset + part.byteLength] }]);
+    offset += part.byteLength;
   }
   const json = utf8Encoder.encode(JSON.stringify(Object.fromEntries(entries)));
   const padded = json.length + ((8 - (json.length % 8)) % 8);
   if (padded > MAX_HEADER_BYTES) {
     throw argError(ArgumentError, 'tensors', `a header of at most ${MAX_HEADER_BYTES} bytes (the format's limit)`,
-      `${padded} bytes of header for ${pairs.length} tensors`, { gotIsText: true });
+      `${padded} bytes of header for ${parts.length} tensors`, { gotIsText: true });
   }
   const head = new Uint8Array(8 + padded).fill(0x20, 8 + json.length);
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(json, 8);
-  return { head, tensors: pairs.map(([, t]) => t), dataLength: offset };
+  return { head, parts, dataLength: offset };
 }
 
 /** A tensor's bytes in little-endian order: a view when the host is little-endian. */
@@ -579,43 +618,138 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
 }
 
 /**
+ * A tensor's bytes, checked against its header entry just before they are copied out. A buffer
+ * detached (transferred) or shrunk since the entry was made reads as fewer bytes, which would leave
+ * the data short of what the header promises.
+ */
+function bytesOf(part: Part): Uint8Array {
+  if (part.bytes.byteLength !== part.byteLength) {
+    throw argError(ArgumentError, `tensors[${quote(part.name)}]`, `a buffer that keeps its ${part.byteLength} bytes until the write completes`,
+      `one detached or resized to ${part.bytes.byteLength} bytes during the write`, { gotIsText: true });
+  }
+  return part.bytes;
+}
+
+/**
  * A safetensors file in memory: every tensor as F32, sorted by name, laid out end to end after a
  * header padded with spaces to a multiple of 8 bytes (so the data starts 8-byte aligned).
  */
 export function writeSafetensors(tensors: SafetensorsInput, metadata?: Record<string, string> | null): Uint8Array {
-  const { head, tensors: list, dataLength } = prepare(tensors, metadata);
+  const { head, parts, dataLength } = prepare(tensors, metadata);
   const out = withMemoryErrors(() => new Uint8Array(head.length + dataLength));
   out.set(head);
   let at = head.length;
-  for (const t of list) {
-    out.set(littleEndianBytes(t.data), at);
-    at += t.data.byteLength;
+  for (const part of parts) {
+    out.set(bytesOf(part), at);
+    at += part.byteLength;
   }
   return out;
+}
+
+/** The most the file writers copy from the tensors, and write, at a time. */
+const STAGE = 1 << 23;
+
+/** writeSync's and FileHandle.write's arguments, in the order both take them. */
+type FileWrite = [buffer: Uint8Array, offset: number, length: number];
+
+/**
+ * A file's bytes as writes, each answered with the number of bytes written, so the synchronous and
+ * asynchronous writers differ only in the call. The header is written from itself; the tensors
+ * are copied (checked by bytesOf) into a buffer of the writer's own and written from there, so an
+ * asynchronous write hands the system only memory no other code can detach or free while it
+ * writes. When the generator returns, the file holds exactly the bytes the header describes.
+ */
+function* fileWrites({ head, parts, dataLength }: Prepared): Generator<FileWrite, void, number> {
+  yield* writesOf(head, head.length);
+  const stage = withMemoryErrors(() => new Uint8Array(Math.min(STAGE, dataLength)));
+  let filled = 0;
+  for (const part of parts) {
+    for (let at = 0; at < part.byteLength;) {
+      const n = Math.min(stage.length - filled, part.byteLength - at);
+      stage.set(bytesOf(part).subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === stage.length) {
+        yield* writesOf(stage, filled);
+        filled = 0;
+      }
+    }
+  }
+  yield* writesOf(stage, filled);
+}
+
+function* writesOf(bytes: Uint8Array, length: number): Generator<FileWrite, void, number> {
+  for (let done = 0; done < length;) done += yield [bytes, done, length - done];
 }
 
 function tempPath(path: string): string {
   return `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
 }
 
+/** lstat's "no such file", which for a writer means a new file; any other failure is an error. */
+function nothingThere(path: string, error: unknown): null {
+  if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') return null;
+  throw fileError(path, 'a path in a writable directory', error);
+}
+
+/**
+ * What the writers do with what stands at `path` (lstat; null for nothing): the permission bits the
+ * new file keeps from a regular file, or null for a new file. Symbolic links and special files are
+ * refused (see writeSafetensorsFileSync). A directory is left to the rename, which refuses it.
+ */
+function modeToKeep(path: string, stat: Stats | null): number | null {
+  if (stat === null || stat.isDirectory()) return null;
+  if (stat.isFile()) return stat.mode & 0o777;
+  const hint = stat.isSymbolicLink() ? ': pass fs.realpathSync(path) to replace the file it points to' : '';
+  throw notRegular(path, "a regular file or a new file's path", stat, hint);
+}
+
+function writeError(path: string, error: unknown): unknown {
+  return error instanceof FastGruError ? error : fileError(path, 'a path fastgru can write', error);
+}
+
 /**
  * Writes a safetensors file (as writeSafetensors) to a temporary file beside `path`, flushes it to
- * disk and renames it over `path`: a crash leaves the old file or the new one, never half of one.
+ * disk and renames it over `path`: a crash leaves the old file or the new one, never half of one,
+ * and an error leaves the old file as it was and removes the temporary one.
+ *
+ * What stands at `path` decides the rest:
+ * - nothing: a new file, with the mode fs.writeFile gives (0666 less the umask);
+ * - a regular file: replaced, keeping its permission bits (a 0600 checkpoint stays private). They
+ *   are set when the temporary file is created, so it is never more open than the old file. The
+ *   new file is the writer's; another hard link to the old one keeps the old contents;
+ * - a symbolic link: refused, dangling or not. Replacing the file it points to would rename in the
+ *   directory the link names, not the caller: a link planted in a shared directory such as /tmp
+ *   would redirect the write (Linux's protected_symlinks stops that for open(), not for a rename
+ *   into a resolved path), and a link into a content-addressed store (the Hugging Face cache links
+ *   snapshot files to shared blobs) would rewrite a blob that other snapshots hold. Renaming over
+ *   the link would replace it with a file and silently break it. To write where a link points,
+ *   pass `fs.realpathSync(path)`;
+ * - a FIFO, socket or device: refused; a directory: refused by the rename.
  */
 export function writeSafetensorsFileSync(path: string, tensors: SafetensorsInput, metadata?: Record<string, string> | null): void {
   checkPath(path);
-  const { head, tensors: list } = prepare(tensors, metadata);
+  const prepared = prepare(tensors, metadata);
+  let stat: Stats | null;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    stat = nothingThere(path, error);
+  }
+  const mode = modeToKeep(path, stat);
   const temp = tempPath(path);
   let fd: number;
   try {
-    fd = openSync(temp, 'wx', 0o644);
+    fd = openSync(temp, 'wx', mode ?? 0o666);
   } catch (error) {
     throw fileError(path, 'a path in a writable directory', error);
   }
   try {
-    for (const chunk of [head, ...list.map((t) => littleEndianBytes(t.data))]) {
-      for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, Math.min(CHUNK, chunk.length - done));
-    }
+    // The mode open() gave went through the umask: a kept mode is restored exactly.
+    if (mode !== null) fchmodSync(fd, mode);
+    const writes = fileWrites(prepared);
+    let write = writes.next();
+    while (!write.done) write = writes.next(writeSync(fd, ...write.value));
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
@@ -627,7 +761,7 @@ export function writeSafetensorsFileSync(path: string, tensors: SafetensorsInput
     } catch {
       // Already renamed or never created: nothing to clean.
     }
-    throw fileError(path, 'a path fastgru can write', error);
+    throw writeError(path, error);
   }
   syncDirectory(path);
 }
@@ -646,23 +780,29 @@ function syncDirectory(path: string): void {
   }
 }
 
-/** writeSafetensorsFileSync, asynchronously. */
+/**
+ * writeSafetensorsFileSync, asynchronously, with the same rules for what stands at `path`. The
+ * tensors are read while the promise is pending, a few megabytes at a time, each piece copied to a
+ * buffer of the writer's own just before it is written: change a tensor meanwhile and the file may
+ * hold the new values; detach (transfer) or shrink its buffer before its last byte was copied and
+ * the promise rejects with an ArgumentError naming the tensor, leaving the old file untouched.
+ */
 export async function writeSafetensorsFile(path: string, tensors: SafetensorsInput, metadata?: Record<string, string> | null): Promise<void> {
   checkPath(path);
-  const { head, tensors: list } = prepare(tensors, metadata);
+  const prepared = prepare(tensors, metadata);
+  const mode = modeToKeep(path, await lstat(path).catch((error: unknown) => nothingThere(path, error)));
   const temp = tempPath(path);
   let handle: FileHandle | null;
   try {
-    handle = await open(temp, 'wx', 0o644);
+    handle = await open(temp, 'wx', mode ?? 0o666);
   } catch (error) {
     throw fileError(path, 'a path in a writable directory', error);
   }
   try {
-    for (const chunk of [head, ...list.map((t) => littleEndianBytes(t.data))]) {
-      for (let done = 0; done < chunk.length;) {
-        done += (await handle.write(chunk, done, Math.min(CHUNK, chunk.length - done))).bytesWritten;
-      }
-    }
+    if (mode !== null) await handle.chmod(mode);
+    const writes = fileWrites(prepared);
+    let write = writes.next();
+    while (!write.done) write = writes.next((await handle.write(...write.value)).bytesWritten);
     await handle.sync();
     await handle.close();
     handle = null;
@@ -670,7 +810,7 @@ export async function writeSafetensorsFile(path: string, tensors: SafetensorsInp
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
-    throw fileError(path, 'a path fastgru can write', error);
+    throw writeError(path, error);
   }
   syncDirectory(path);
 }
