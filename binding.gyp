@@ -56,6 +56,7 @@
       "target_name": "fastgru",
       "sources": [
         "native/core/cpu.cpp",
+        "native/core/cpu_limit.cpp",
         "native/core/gemm.cpp",
         "native/core/gru.cpp",
         "native/core/shared.cpp",

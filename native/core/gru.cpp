@@ -97,7 +97,8 @@ Layout seq_layout(int64_t T, int64_t B, int64_t width, bool batch_first) {
   return batch_first ? Layout{1, T, width} : Layout{B, 1, width};
 }
 
-// Threads worth waking for a call, at most the machine's cores: about 4 MFLOP of work each (some 50-80 µs), since waking a
+// Threads worth waking for a call, at most the CPUs this process may use (thread_cap(): the cores,
+// fewer under an affinity mask or a cgroup quota): about 4 MFLOP of work each (some 50-80 µs), since waking a
 // thread and the waits between phases cost microseconds, and far more when the cores are
 // oversubscribed and a woken thread waits for its turn. Results are the same bits for any count.
 int threads_for(const GruConfig& c, int64_t rows, int threads, double factor) {
@@ -107,17 +108,18 @@ int threads_for(const GruConfig& c, int64_t rows, int threads, double factor) {
     flops += 2.0 * double(rows) * c.num_directions * 3.0 * c.hidden_size * (I + c.hidden_size);
   }
   // FASTGRU_THREAD_WORK overrides the 4 MFLOP (the tests set 0, so small cases still run on every
-  // thread they ask for and the bitwise checks across thread counts check something).
+  // thread they ask for, above the cap too, and the bitwise checks across thread counts check
+  // something on a 2-CPU machine).
   static const double per_thread = [] {
     const char* v = std::getenv("FASTGRU_THREAD_WORK");
     return v && *v ? std::max(0.0, std::atof(v)) : 4e6;
   }();
   if (per_thread <= 0) return std::max(1, threads);
-  // Nor more threads than the machine has cores: more only take turns, spinning (threads: 1024 on
-  // two cores would start 1023 threads).
-  static const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  // Nor more threads than the CPUs this process may use: more only take turns, spinning (threads:
+  // 1024 on two cores would start 1023 threads; 64 threads in a container with a 2-CPU quota would
+  // run a 32nd of the time each, and the team waits at every barrier for the throttled ones).
   const double worth = std::floor(factor * flops / per_thread);
-  return int(std::max(1.0, std::min({double(std::max(1, threads)), double(cores), worth})));
+  return int(std::max(1.0, std::min({double(clamp_threads(threads)), worth})));
 }
 
 }  // namespace
@@ -1118,6 +1120,9 @@ double fma_peak_gflops(const KernelTable& kt, ThreadPool& pool, int threads, dou
     if (std::chrono::duration<double>(clock::now() - t0).count() > 1e-3 || chunk > (int64_t(1) << 30)) break;
     chunk *= 2;
   }
+  // The peak of the CPUs this process may use: threads beyond them only take turns (and each one
+  // the pool starts stays for the life of the process).
+  threads = clamp_threads(threads);
   std::atomic<int64_t> rounds{0};
   const auto start = clock::now();
   auto body = [&](const Team&) {

@@ -150,8 +150,9 @@ std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::ve
 std::shared_ptr<const Model> shared_model_hashed(const GruConfig& config, const std::vector<DirectionWeights>& weights,
                                                  const KernelTable& kernels, uint64_t hash_a, uint64_t hash_b);
 
-// The machine's FMA throughput in GFLOP/s on `threads` threads, from the kernel table's FMA loop
-// run for about `seconds`: the ceiling the benchmark quotes beside the GRU's own figures.
+// The machine's FMA throughput in GFLOP/s on `threads` threads (at most thread_cap()), from the
+// kernel table's FMA loop run for about `seconds`: the ceiling the benchmark quotes beside the GRU's
+// own figures.
 double fma_peak_gflops(const KernelTable& kernels, ThreadPool& pool, int threads, double seconds);
 
 }  // namespace fastgru

@@ -15,7 +15,6 @@
 
 #if defined(__linux__)
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -250,21 +249,15 @@ ThreadPool& default_pool() {
   return *pool;
 }
 
-int default_threads() {
-  if (const char* env = std::getenv("FASTGRU_THREADS")) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0 && n <= 1024) return int(n);
-  }
-#if defined(__linux__)
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-#endif
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? int(n) : 1;
+const ThreadCount& thread_cap() {
+  static const ThreadCount cap = thread_cap_from(int(std::thread::hardware_concurrency()), affinity_cpus(), cgroup_cpu_limit(""));
+  return cap;
 }
+
+int clamp_threads(int threads) { return std::max(1, std::min(threads, thread_cap().threads)); }
+
+DefaultThreads default_threads_info() { return default_threads_from(std::getenv("FASTGRU_THREADS"), thread_cap()); }
+
+int default_threads() { return default_threads_info().count.threads; }
 
 }  // namespace fastgru

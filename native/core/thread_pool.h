@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_limit.h"
+
 namespace fastgru {
 
 // Members spin for a few tens of microseconds (a time step's imbalance), then sleep on a futex, so
@@ -200,8 +202,16 @@ class ThreadPool {
 // The process-wide pool.
 ThreadPool& default_pool();
 
-// The default thread count: FASTGRU_THREADS when set to a positive integer, else the cores this
-// process may run on.
+// The most threads a call runs in this process: the hardware threads, fewer when the affinity mask
+// or the cgroup CPU quota allows fewer (cpu_limit.h). Read once, on first use: calls clamp to it.
+const ThreadCount& thread_cap();
+
+// A thread count asked for, clamped to [1, thread_cap()].
+int clamp_threads(int threads);
+
+// The default thread count and where it came from: FASTGRU_THREADS when set to an integer
+// 1..kMaxThreads (clamped to the cap), else the cap. Reads the variable on every call.
+DefaultThreads default_threads_info();
 int default_threads();
 
 }  // namespace fastgru
