@@ -46,7 +46,11 @@ export interface GRUOptions {
   dropout?: number;
   /** 'auto' (default) uses the native addon where it loads, else the pure-TypeScript backend. */
   backend?: BackendChoice;
-  /** Threads of the native backend; default the available cores. The js backend uses one. */
+  /**
+   * Threads of the native backend; default backendInfo().threads (FASTGRU_THREADS, else the CPUs this
+   * process may use). A call runs on at most backendInfo().maxThreads: the hardware threads, fewer
+   * under an affinity mask or a cgroup CPU quota. The js backend uses one.
+   */
   threads?: number;
   /** Seeds initialisation and dropout masks; without it they are random. */
   seed?: number;

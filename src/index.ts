@@ -31,7 +31,7 @@ export type {
 export { tensor } from './tensor.js';
 export type { NestedNumberArray, Tensor, TensorData, TensorLike } from './tensor.js';
 export { backendInfo } from './backend/index.js';
-export type { BackendChoice, BackendInfo } from './backend/index.js';
+export type { BackendChoice, BackendInfo, ThreadsSource } from './backend/index.js';
 export type { AddonSource } from './backend/locate.js';
 export {
   AbortedError,

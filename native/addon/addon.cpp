@@ -643,7 +643,15 @@ Napi::Value JsInfo(const Napi::CallbackInfo& info) {
     const std::vector<std::string> list = fastgru::available_isas();
     for (size_t i = 0; i < list.size(); i++) isas.Set(uint32_t(i), Napi::String::New(env, list[i]));
     o.Set("isas", isas);
-    o.Set("defaultThreads", Napi::Number::New(env, fastgru::default_threads()));
+    // The default thread count, where it came from, and the cap every call clamps to; requested is
+    // FASTGRU_THREADS when it asked for more than the cap (0 otherwise), for backendInfo() to say so.
+    const fastgru::DefaultThreads d = fastgru::default_threads_info();
+    const fastgru::ThreadCount& cap = fastgru::thread_cap();
+    o.Set("defaultThreads", Napi::Number::New(env, d.count.threads));
+    o.Set("threadsFrom", Napi::String::New(env, fastgru::thread_source_name(d.count.from)));
+    o.Set("maxThreads", Napi::Number::New(env, cap.threads));
+    o.Set("maxThreadsFrom", Napi::String::New(env, fastgru::thread_source_name(cap.from)));
+    o.Set("requestedThreads", Napi::Number::New(env, d.requested > cap.threads ? d.requested : 0));
     Napi::Object cpu = Napi::Object::New(env);
     cpu.Set("avx2", Napi::Boolean::New(env, f.avx2_fma));
     cpu.Set("avx512f", Napi::Boolean::New(env, f.avx512f));
@@ -658,6 +666,7 @@ Napi::Value JsInfo(const Napi::CallbackInfo& info) {
 Napi::Value JsFmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
+    // Any count 1..1024 is accepted; fma_peak_gflops runs at most thread_cap() of them.
     const int threads = int(to_int(info[0], "threads", 1, 1024));
     if (!info[1].IsUndefined() && !info[1].IsNumber()) fail("ERR_ARGUMENT", "seconds", "a number in (0, 60]", describe(info[1]));
     const double seconds = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;

@@ -75,11 +75,26 @@ export interface ModelOptions {
   readonly shared?: boolean;
 }
 
+/**
+ * Where the native backend's default thread count came from: the FASTGRU_THREADS variable, or the
+ * limit that sets the CPUs this process may use: its cgroup's CPU quota (cpu.max,
+ * cpu.cfs_quota_us: `docker run --cpus=2`), its affinity mask (taskset, cpusets,
+ * `docker run --cpuset-cpus`), or none of those ('hardware': every hardware thread).
+ */
+export type ThreadsSource = 'FASTGRU_THREADS' | 'cgroup quota' | 'affinity mask' | 'hardware';
+
 export interface Backend {
   readonly name: 'js' | 'native';
   /** The instruction set the kernels use: 'js' for the TypeScript backend. */
   readonly isa: string;
+  /** The default thread count of a model (1 on the js backend). */
   readonly threads: number;
+  /** Where `threads` came from (native only). */
+  readonly threadsFrom?: ThreadsSource;
+  /** The most threads a call runs: a model asking for more runs on this many. */
+  readonly maxThreads: number;
+  /** Present when FASTGRU_THREADS asked for more than maxThreads: what was asked and what is used. */
+  readonly threadsNote?: string;
   /**
    * Builds a model around the given weights (the backend may pack or copy them). `threads` is the
    * model's thread count, default the backend's.

@@ -1,16 +1,35 @@
 /** Backend selection: 'auto' takes the native addon where it loads and the js backend otherwise. */
 import { BackendUnavailableError } from '../errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, ThreadsSource } from './backend.js';
 import { jsBackend } from './js/index.js';
 import type { AddonSource } from './locate.js';
 import { loadNative } from './native.js';
 
 export type BackendChoice = 'auto' | 'native' | 'js';
 
+export type { ThreadsSource } from './backend.js';
+
 export interface BackendInfo {
   readonly backend: 'native' | 'js';
   readonly isa: string;
+  /**
+   * A model's default thread count: FASTGRU_THREADS when set (up to maxThreads), else maxThreads.
+   * 1 on the js backend.
+   */
   readonly threads: number;
+  /**
+   * Where `threads` came from: 'FASTGRU_THREADS', or the limit that sets maxThreads ('cgroup
+   * quota', 'affinity mask', 'hardware'; see ThreadsSource). Absent on the js backend.
+   */
+  readonly threadsFrom?: ThreadsSource;
+  /**
+   * The most threads any call runs: the CPUs this process may use, the least of the hardware
+   * threads, the affinity mask and the cgroup CPU quota (read once, when the engine loads). A
+   * larger `threads` option or FASTGRU_THREADS runs on this many. 1 on the js backend.
+   */
+  readonly maxThreads: number;
+  /** Present when FASTGRU_THREADS asked for more than maxThreads: says what it asked and what is used. */
+  readonly threadsNote?: string;
   /**
    * Why the native backend is not in use, when it is not: what was tried (the prebuilt engine for
    * this platform, a source build) and the command that builds the engine here.
@@ -38,7 +57,12 @@ export function selectBackend(choice: BackendChoice): Backend {
 export function backendInfo(): BackendInfo {
   const native = loadNative();
   const backend = native.backend ?? jsBackend;
-  const info: BackendInfo = { backend: backend.name, isa: backend.isa, threads: backend.threads };
+  const info: BackendInfo = {
+    backend: backend.name, isa: backend.isa, threads: backend.threads,
+    ...(backend.threadsFrom === undefined ? {} : { threadsFrom: backend.threadsFrom }),
+    maxThreads: backend.maxThreads,
+    ...(backend.threadsNote === undefined ? {} : { threadsNote: backend.threadsNote }),
+  };
   if (native.backend) return { ...info, addon: { source: native.source, path: native.path } };
   return { ...info, reason: native.reason };
 }

@@ -28,6 +28,7 @@ import type {
   LayerWeights,
   ModelOptions,
   SequenceBatch,
+  ThreadsSource,
   TrainingRun,
 } from './backend.js';
 import { detectHost, listPrebuilds, resolveAddon, type AddonSource } from './locate.js';
@@ -52,6 +53,22 @@ interface AddonModel {
   };
 }
 
+/**
+ * What the engine says about itself. defaultThreads comes from threadsFrom; maxThreads, the cap
+ * every call clamps to, from maxThreadsFrom; requestedThreads is FASTGRU_THREADS when it asked for
+ * more than the cap, else 0.
+ */
+export interface AddonInfo {
+  isa: string;
+  isas: string[];
+  defaultThreads: number;
+  threadsFrom: ThreadsSource;
+  maxThreads: number;
+  maxThreadsFrom: ThreadsSource;
+  requestedThreads: number;
+  cpu: { avx2: boolean; avx512f: boolean; neon: boolean };
+}
+
 export interface Addon {
   /**
    * makeError builds the addon's errors; allocate makes every buffer it returns and the memory of
@@ -59,7 +76,7 @@ export interface Addon {
    * finalizers, which run only when the event loop turns).
    */
   init(makeError: (code: string, message: string) => Error, allocate?: (n: number) => Float32Array): void;
-  info(): { isa: string; isas: string[]; defaultThreads: number; cpu: { avx2: boolean; avx512f: boolean; neon: boolean } };
+  info(): AddonInfo;
   fmaPeak(threads: number, seconds: number): number;
   matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
     bCs: number, c: Float32Array, accumulate: boolean): void;
@@ -118,7 +135,7 @@ export function loadNative(): NativeLoad {
     return cached;
   }
   const require = createRequire(import.meta.url);
-  let info: ReturnType<Addon['info']> | null = null;
+  let info: AddonInfo | null = null;
   const located = resolveAddon<Addon>({
     explicit: process.env.FASTGRU_ADDON || undefined,
     host: detectHost,
@@ -141,9 +158,9 @@ export function loadNative(): NativeLoad {
     cached = { backend: null, addon: null, reason: located.reason ?? 'the native addon did not start' };
     return cached;
   }
-  const started = info as ReturnType<Addon['info']>;
+  const started = info as AddonInfo;
   cached = {
-    backend: nativeBackend(located.addon, started.isa, started.defaultThreads),
+    backend: nativeBackend(located.addon, started),
     addon: located.addon,
     source: located.source,
     path: located.path,
@@ -151,11 +168,24 @@ export function loadNative(): NativeLoad {
   return cached;
 }
 
-function nativeBackend(addon: Addon, isa: string, defaultThreads: number): Backend {
+/** The note backendInfo() carries when FASTGRU_THREADS asked for more threads than the cap. */
+function threadsNote(info: AddonInfo): string | undefined {
+  if (info.requestedThreads <= info.maxThreads) return undefined;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `FASTGRU_THREADS=${info.requestedThreads} asks for more threads than the ${plural(info.maxThreads, 'CPU')} ` +
+    `this process may use (${info.maxThreadsFrom}): ${plural(info.maxThreads, 'thread')}`;
+}
+
+function nativeBackend(addon: Addon, info: AddonInfo): Backend {
+  const defaultThreads = info.defaultThreads;
+  const note = threadsNote(info);
   return {
     name: 'native',
-    isa,
+    isa: info.isa,
     threads: defaultThreads,
+    threadsFrom: info.threadsFrom,
+    maxThreads: info.maxThreads,
+    ...(note === undefined ? {} : { threadsNote: note }),
     createModel(config: GruConfig, weights: readonly LayerWeights[], threads?: number, options?: ModelOptions): BackendModel {
       return new NativeModel(addon, config, weights, threads ?? defaultThreads, options?.shared === true);
     },

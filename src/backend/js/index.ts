@@ -152,6 +152,7 @@ export const jsBackend: Backend = {
   name: 'js',
   isa: 'js',
   threads: 1,
+  maxThreads: 1,
   createModel(config: GruConfig, weights: readonly LayerWeights[]): BackendModel {
     return new JsModel(config, weights);
   },
