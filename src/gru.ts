@@ -308,10 +308,15 @@ export class GRU {
 
   /**
    * A streaming session from `state` ([numLayers, hiddenSize], as session.state() exports; default
-   * zeros). The sessions of this model that step at the same time run as one batch.
+   * zeros). The sessions of this model that step at the same time run as one batch, on a batcher of
+   * the model's with maxBatch 256, maxQueue 65536 and the other defaults of BatcherOptions (256 MiB of
+   * waiting input). For other limits, and stats(), make sessions on a batcher of your own:
+   * `gru.batcher(options).session(state)`.
    */
   session(state?: TensorLike | null): Session {
-    this.sessionBatcher ??= new Batcher(this.serveTarget(), { maxBatch: 256, maxDelayMs: 0, maxQueue: Infinity });
+    // Steps are small and many streams step at once: a wider batch and a deeper queue than a
+    // batcher's defaults, finite all the same, so runaway callers cannot grow it without bound.
+    this.sessionBatcher ??= new Batcher(this.serveTarget(), { maxBatch: 256, maxDelayMs: 0, maxQueue: 65536 });
     return this.sessionBatcher.session(state);
   }
 

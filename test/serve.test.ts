@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 import { expectBitwise } from './helpers/compare.js';
 import { expectResponsive } from './helpers/eventloop.js';
-import { prng, uniform } from './helpers/native.js';
+import { distWarning, prng, runNode, uniform } from './helpers/native.js';
 
 const backends = backendInfo().backend === 'native' ? (['native', 'js'] as const) : (['js'] as const);
 
@@ -203,11 +203,102 @@ describe.each(backends)('serving on the %s backend', (backend) => {
 
     it('checks its options', () => {
       const gru = new GRU(base);
-      expect(() => gru.batcher({ maxBatch: 0 })).toThrow(/^options.maxBatch: expected an integer of at least 1, got 0$/);
+      expect(() => gru.batcher({ maxBatch: 0 })).toThrow(/^options.maxBatch: expected an integer from 1 to \d+, got 0$/);
       expect(() => gru.batcher({ maxDelayMs: -1 })).toThrow(OptionError);
       expect(() => gru.batcher({ maxQueue: 1.5 })).toThrow(/options.maxQueue/);
       expect(() => gru.batcher({ maxDelay: 1 } as never)).toThrow(/unknown option "maxDelay"/);
       expect(() => gru.batcher(null as never)).not.toThrow();
+      // A limit of Infinity (or NaN, or below its least) would be no limit: each is refused, named.
+      const names = ['maxBatch', 'maxDelayMs', 'maxQueue', 'maxQueueBytes', 'maxBatchBytes', 'maxPadding', 'maxInFlight'];
+      for (const name of names) {
+        for (const bad of [Infinity, -Infinity, NaN, -1, 0.5, '8', null]) {
+          if (name === 'maxDelayMs' && bad === 0.5) continue;
+          let error: unknown;
+          try {
+            gru.batcher({ [name]: bad } as never);
+          } catch (e) {
+            error = e;
+          }
+          expect(error, `${name}: ${String(bad)}`).toBeInstanceOf(OptionError);
+          expect((error as Error).message, `${name}: ${String(bad)}`).toMatch(new RegExp(`^options\\.${name}: expected `));
+        }
+      }
+      expect(() => gru.batcher({ maxDelayMs: 2 ** 31 })).toThrow(/^options.maxDelayMs: expected a number of ms from 0 to 2147483647/);
+      // The defaults are finite, and the batcher says them.
+      expect(gru.batcher()).toMatchObject({
+        maxBatch: 64, maxDelayMs: 0, maxQueue: 4096, maxQueueBytes: 256 * 2 ** 20, maxBatchBytes: 64 * 2 ** 20, maxPadding: 2, maxInFlight: 1,
+      });
+      const custom = gru.batcher({ maxQueueBytes: 1000, maxBatchBytes: 5000, maxPadding: 1.25 });
+      expect(custom).toMatchObject({ maxQueueBytes: 1000, maxBatchBytes: 5000, maxPadding: 1.25 });
+    });
+
+    it('does not pad a long request into a batch of short ones', async () => {
+      const gru = new GRU(base);
+      // A long delay: nothing starts until close() below, so the queue holds all 41 at once.
+      const batcher = gru.batcher({ maxBatch: 64, maxDelayMs: 60_000 });
+      const rand = prng(21);
+      const shorts = Array.from({ length: 40 }, () => sequence(rand, 2, 13));
+      const long = sequence(rand, 400, 13);
+      const xs = [...shorts.slice(0, 20), long, ...shorts.slice(20)];
+      const pending = xs.map((x) => batcher.run(x));
+      // What waits: 41 inputs of 4 bytes a float, no h0.
+      expect(batcher.stats()).toMatchObject({ queued: 41, queuedBytes: 4 * 13 * (40 * 2 + 400) });
+      await batcher.close();
+      const results = await Promise.all(pending);
+      xs.forEach((x, i) => expectBitwise(results[i].output.data, alone(gru, x).output.data, `request ${i}`));
+      const stats = batcher.stats();
+      // The 40 short ones share a batch; the long one, 20 times longer, runs apart rather than
+      // padding 40 others to its 400 steps.
+      expect(stats.batches).toBe(2);
+      expect(stats.batchSize).toMatchObject({ count: 2, max: 40, p50: 1 });
+      expect(stats.padding).toMatchObject({ count: 2, max: 1 });
+      // A batch's padded bytes: its input and output rows, T_max · B · (I + H), and the states in and out.
+      const own = (T: number, B: number) => 4 * B * (T * (13 + 21) + 2 * 2 * 21);
+      expect(stats.batchBytes.max).toBe(own(400, 1));
+      expect(stats.batchBytes.p50).toBe(own(2, 40));
+      expect(stats.queuedBytes).toBe(0);
+    });
+
+    it('keeps a batch within maxBatchBytes, and runs a request larger than that alone', async () => {
+      const gru = new GRU(base);
+      const perRequest = 4 * (10 * (13 + 21) + 2 * 2 * 21);
+      const batcher = gru.batcher({ maxBatch: 64, maxDelayMs: 60_000, maxBatchBytes: 5 * perRequest });
+      const rand = prng(22);
+      const xs = Array.from({ length: 23 }, () => sequence(rand, 10, 13));
+      xs.push(sequence(rand, 100, 13));
+      const pending = xs.map((x) => batcher.run(x));
+      await batcher.close();
+      const results = await Promise.all(pending);
+      xs.forEach((x, i) => expectBitwise(results[i].output.data, alone(gru, x).output.data, `request ${i}`));
+      const stats = batcher.stats();
+      // 23 of 10 steps: batches of 5, 5, 5, 5, 3; the one of 100 steps alone.
+      expect(stats.batches).toBe(6);
+      expect(stats.batchSize.max).toBe(5);
+      expect(stats.batchBytes.max).toBe(4 * (100 * (13 + 21) + 2 * 2 * 21));
+      expect(stats.padding.max).toBe(1);
+    });
+
+    it('bounds its queue in bytes: ERR_QUEUE_FULL beyond maxQueueBytes; a request larger than that is refused', async () => {
+      const gru = new GRU(base);
+      const bytes = 4 * 5 * 13;
+      const batcher = gru.batcher({ maxDelayMs: 60_000, maxQueueBytes: 3 * bytes + 100 });
+      const rand = prng(23);
+      const x = sequence(rand, 5, 13);
+      const settled = Promise.allSettled(Array.from({ length: 5 }, () => batcher.run(x)));
+      expect(batcher.stats()).toMatchObject({ queued: 3, queuedBytes: 3 * bytes, rejectedQueueFull: 2 });
+      // An h0 counts too: 5·13 + 2·21 floats do not fit in the 100 bytes left.
+      await expect(batcher.run(sequence(rand, 0, 13), { data: uniform(rand, 2 * 21, 0.5), shape: [2, 21] }))
+        .rejects.toMatchObject({ code: 'ERR_QUEUE_FULL' });
+      const tooBig = await batcher.run(sequence(rand, 20, 13)).catch((e: unknown) => e);
+      expect(tooBig).toBeInstanceOf(ArgumentError);
+      expect((tooBig as Error).message).toMatch(/^x: expected a sequence of at most 880 bytes \(with its h0; maxQueueBytes\), got 1040 bytes$/);
+      await batcher.close();
+      const outcomes = await settled;
+      expect(outcomes.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+      const error = (outcomes[3] as PromiseRejectedResult).reason;
+      expect(error).toBeInstanceOf(QueueFullError);
+      expect(error.message).toMatch(/maxQueueBytes 880/);
+      expect(batcher.stats()).toMatchObject({ requests: 3, completed: 3, rejectedQueueFull: 3, queuedBytes: 0 });
     });
 
     it('keeps the event loop responsive while it serves a sustained load', async (ctx) => {
@@ -299,6 +390,15 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       });
     });
 
+    it('puts gru.session() on a batcher with finite limits', () => {
+      const gru = new GRU(base);
+      gru.session();
+      // The model's own session batcher is private; its limits are the documented defaults.
+      expect(gru['sessionBatcher']).toMatchObject({
+        maxBatch: 256, maxDelayMs: 0, maxQueue: 65536, maxQueueBytes: 256 * 2 ** 20, maxBatchBytes: 64 * 2 ** 20, maxPadding: 2, maxInFlight: 1,
+      });
+    });
+
     it('checks its arguments, refuses bidirectional models and rejects calls after close', async () => {
       const gru = new GRU(base);
       expect(() => gru.session({ data: new Float32Array(21), shape: [1, 21] })).toThrow(/^state: expected shape \[2, 21\]/);
@@ -311,5 +411,32 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       session.close();
       await expect(session.step({ data: new Float32Array(13), shape: [13] })).rejects.toBeInstanceOf(ClosedError);
     });
+  });
+});
+
+// Issue 15, row 4: a 10 MB request among 63 short ones used to be padded into a batch of 63 (peak RSS
+// +1,475 MiB against +75 MiB alone). Each case runs in a child process of its own (its peak RSS is
+// that case's alone), on the native backend, through dist/.
+describe.runIf(backendInfo().backend === 'native')('the batcher\'s peak memory', () => {
+  async function peak(args: string[]) {
+    const r = await runNode(['--expose-gc', 'test/workers/batch-rss.mjs', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { peakAboveBaseline: number; batches: number; stats: { padding: { max: number } } };
+  }
+
+  it('keeps a long request among short ones within 3x of its peak RSS alone', async () => {
+    const warning = distWarning();
+    if (warning) console.warn(warning);
+    const alone = await peak(['alone']);
+    // Among the short ones; and heading a batch (the request after the first, which starts alone),
+    // where it picks its companions: the worst case.
+    for (const at of ['31', '1']) {
+      const mixed = await peak(['mixed', '--long-at', at]);
+      const ratio = mixed.peakAboveBaseline / alone.peakAboveBaseline;
+      console.log(`long request at ${at}: peak RSS +${(mixed.peakAboveBaseline / 2 ** 20).toFixed(1)} MiB, ` +
+        `alone +${(alone.peakAboveBaseline / 2 ** 20).toFixed(1)} MiB (${ratio.toFixed(2)}x), ${mixed.batches} batches`);
+      expect(ratio).toBeLessThan(3);
+      expect(mixed.stats.padding.max).toBeLessThanOrEqual(2);
+    }
   });
 });

@@ -7,6 +7,12 @@
  * only while fewer than maxInFlight batches run; when a batch finishes, whatever queued meanwhile
  * starts at once. Under light load a request waits at most maxDelayMs; under heavy load batches
  * grow by themselves, up to maxBatch.
+ *
+ * Memory is bounded in bytes (design §5). A batch pads every sequence to its longest one, so one long
+ * request among short ones would cost its size times the batch size: a batch takes the oldest request
+ * and then, in order, the others that keep its padded size within maxBatchBytes and within
+ * maxPadding times the size of its requests unpadded; the ones skipped wait for a batch of their own
+ * kind. The queue holds at most maxQueue requests and maxQueueBytes of input.
  */
 import type { ForwardResult, SequenceBatch } from '../backend/backend.js';
 import {
@@ -40,20 +46,54 @@ export interface ServeTarget {
   run(batch: SequenceBatch): Promise<ForwardResult>;
 }
 
+/**
+ * The limits of a batcher. Each is a finite number (Infinity would be no limit); a value out of
+ * range throws OptionError naming it.
+ */
 export interface BatcherOptions {
-  /** Most requests in one batch. Default 64. */
+  /** Most requests in one batch, 1 to 2^31 − 1. Default 64. */
   maxBatch?: number;
   /**
-   * Longest wait, in ms, from a request's arrival to its batch's start while the engine is free.
-   * Default 0: a free engine starts on what arrived in the same turn of the event loop; while a
-   * batch runs, the next one fills up anyway. A wait trades latency for larger batches at low load.
+   * Longest wait, in ms, from a request's arrival to its batch's start while the engine is free,
+   * 0 to 2^31 − 1 (the longest timer Node keeps). Default 0: a free engine starts on what arrived in
+   * the same turn of the event loop; while a batch runs, the next one fills up anyway. A wait trades
+   * latency for larger batches at low load.
    */
   maxDelayMs?: number;
-  /** Most requests waiting; one more is rejected with QueueFullError (ERR_QUEUE_FULL). Default 4096. */
+  /** Most requests waiting, 1 to 2^31 − 1; one more is rejected with QueueFullError (ERR_QUEUE_FULL). Default 4096. */
   maxQueue?: number;
-  /** Batches that may run at the same time. Default 1 (a batch uses every core of the native backend). */
+  /**
+   * Most bytes of input waiting: each request's x and h0 (4 bytes a float). One more that does not fit is rejected with
+   * QueueFullError; a request larger than the whole limit with ArgumentError. Default 256 MiB.
+   */
+  maxQueueBytes?: number;
+  /**
+   * Most bytes of one batch, padded: 4 · B · (T_max · (inputSize + D · hiddenSize) + 2 · numLayers · D ·
+   * hiddenSize), its input and output rows and its states in and out, for B requests of at most T_max
+   * steps (the engine's working memory is proportional to it). A request larger than this alone runs
+   * alone. Default 64 MiB.
+   */
+  maxBatchBytes?: number;
+  /**
+   * Most padding: a batch's padded bytes (as maxBatchBytes counts them) over the bytes of its requests
+   * unpadded, at least 1. Default 2: a long request shares its batch only with requests of a like
+   * length, so it costs at most twice its own memory. Requests of one length (a session's steps) never pad.
+   */
+  maxPadding?: number;
+  /** Batches that may run at the same time, 1 to 2^31 − 1. Default 1 (a batch uses every core of the native backend). */
   maxInFlight?: number;
 }
+
+/** The defaults of `gru.batcher()`; `gru.session()` runs on one with maxBatch 256 and maxQueue 65536. */
+export const BATCHER_DEFAULTS: Readonly<Required<BatcherOptions>> = Object.freeze({
+  maxBatch: 64,
+  maxDelayMs: 0,
+  maxQueue: 4096,
+  maxQueueBytes: 256 * 2 ** 20,
+  maxBatchBytes: 64 * 2 ** 20,
+  maxPadding: 2,
+  maxInFlight: 1,
+});
 
 export interface RunOptions {
   /** Aborting before the request's batch starts rejects it with AbortedError (ERR_ABORTED). */
@@ -69,6 +109,8 @@ interface Request {
   readonly x: Float32Array;
   readonly steps: number;
   readonly h0: Float32Array | null;
+  /** The bytes it holds while it waits (x and h0), as maxQueueBytes counts them. */
+  readonly bytes: number;
   readonly resolve: (value: GRUOutput) => void;
   readonly reject: (error: unknown) => void;
   readonly stack: CallerStack;
@@ -77,30 +119,56 @@ interface Request {
   onAbort?: () => void;
 }
 
-const OPTION_NAMES = new Set(['maxBatch', 'maxDelayMs', 'maxQueue', 'maxInFlight']);
+const OPTION_NAMES = new Set(Object.keys(BATCHER_DEFAULTS));
 
-function readOption(options: Record<string, unknown>, name: string, fallback: number, min: number, integer: boolean): number {
-  const value = options[name] === undefined ? fallback : options[name];
-  const ok = typeof value === 'number' && value >= min && (integer ? Number.isSafeInteger(value) || value === Infinity : Number.isFinite(value));
+/** The most of a count (requests, batches): the engine's batch dimension is a 32-bit integer. */
+const MAX_COUNT = 2 ** 31 - 1;
+/** The longest delay a Node timer keeps; a longer one fires after 1 ms. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** Reads one option: undefined takes the default; anything but a number in [min, max] throws, named. */
+function readOption(options: Record<string, unknown>, name: keyof BatcherOptions, min: number, max: number,
+  kind: 'integer' | 'number', what?: string): number {
+  const value = options[name] === undefined ? BATCHER_DEFAULTS[name] : options[name];
+  const ok = typeof value === 'number' && value >= min && value <= max && (kind === 'integer' ? Number.isInteger(value) : true);
   if (!ok) {
-    const what = integer ? `an integer of at least ${min}` : `a finite number of at least ${min}`;
-    throw argError(OptionError, `options.${name}`, what, value);
+    const expected = what ?? (kind === 'integer' ? `an integer from ${min} to ${max}` : `a finite number from ${min} to ${max}`);
+    throw argError(OptionError, `options.${name}`, expected, value);
   }
   return value as number;
 }
 
+/**
+ * Packs concurrent single-sequence requests into batched forward calls within its limits (see
+ * BatcherOptions); made by `gru.batcher(options)`.
+ */
 export class Batcher {
+  /** Most requests in one batch (BatcherOptions.maxBatch). */
   readonly maxBatch: number;
+  /** Longest wait of a request for its batch to start while the engine is free, in ms. */
   readonly maxDelayMs: number;
+  /** Most requests waiting. */
   readonly maxQueue: number;
+  /** Most bytes of input waiting. */
+  readonly maxQueueBytes: number;
+  /** Most padded bytes of one batch (a request larger than this runs alone). */
+  readonly maxBatchBytes: number;
+  /** Most padded bytes of a batch over its requests' bytes unpadded. */
+  readonly maxPadding: number;
+  /** Batches that may run at the same time. */
   readonly maxInFlight: number;
   private readonly queue: Request[] = [];
+  /** Requests and bytes counted against maxQueue and maxQueueBytes. */
+  private pendingCount = 0;
+  private pendingBytes = 0;
   private inFlight = 0;
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
   private closed = false;
   private readonly idle: Array<() => void> = [];
   private readonly counts = { requests: 0, completed: 0, failed: 0, aborted: 0, closed: 0, rejectedQueueFull: 0, batches: 0 };
   private readonly sizes = new Window(1024);
+  private readonly paddedBytes = new Window(1024);
+  private readonly padding = new Window(1024);
   private readonly latency = new Window(4096);
   private readonly waited = new Window(4096);
 
@@ -116,10 +184,13 @@ export class Batcher {
           { gotIsText: true });
       }
     }
-    this.maxBatch = readOption(o, 'maxBatch', 64, 1, true);
-    this.maxDelayMs = readOption(o, 'maxDelayMs', 0, 0, false);
-    this.maxQueue = readOption(o, 'maxQueue', 4096, 1, true);
-    this.maxInFlight = readOption(o, 'maxInFlight', 1, 1, true);
+    this.maxBatch = readOption(o, 'maxBatch', 1, MAX_COUNT, 'integer');
+    this.maxDelayMs = readOption(o, 'maxDelayMs', 0, MAX_DELAY_MS, 'number', `a number of ms from 0 to ${MAX_DELAY_MS}`);
+    this.maxQueue = readOption(o, 'maxQueue', 1, MAX_COUNT, 'integer');
+    this.maxQueueBytes = readOption(o, 'maxQueueBytes', 1, Number.MAX_SAFE_INTEGER, 'integer');
+    this.maxBatchBytes = readOption(o, 'maxBatchBytes', 1, Number.MAX_SAFE_INTEGER, 'integer');
+    this.maxPadding = readOption(o, 'maxPadding', 1, Number.MAX_VALUE, 'number', 'a finite number of at least 1');
+    this.maxInFlight = readOption(o, 'maxInFlight', 1, MAX_COUNT, 'integer');
   }
 
   /**
@@ -144,13 +215,16 @@ export class Batcher {
     return new Session(this, this.target, state);
   }
 
-  /** Queue depth, counts, batch sizes and latency percentiles. */
+  /** Queue depth and bytes, counts, batch sizes, padding and latency percentiles. */
   stats(): BatcherStats {
     return {
-      queued: this.queue.length,
+      queued: this.pendingCount,
+      queuedBytes: this.pendingBytes,
       inFlight: this.inFlight,
       ...this.counts,
       batchSize: this.sizes.summary(),
+      batchBytes: this.paddedBytes.summary(),
+      padding: this.padding.summary(),
       latencyMs: this.latency.summary(),
       queueMs: this.waited.summary(),
     };
@@ -174,12 +248,13 @@ export class Batcher {
     this.closed = true;
     if (!drain) {
       for (const request of this.queue.splice(0)) {
+        this.release(request.bytes);
         this.settle(request, new ClosedError('the batcher was closed before this request ran'), 'closed');
       }
     }
     this.clearTimer();
     this.pump(true);
-    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -214,17 +289,16 @@ export class Batcher {
     }
     if (this.closed) throw new ClosedError('the batcher is closed');
     if (signal?.aborted) throw abortedError(signal);
-    if (this.queue.length >= this.maxQueue) {
-      this.counts.rejectedQueueFull++;
-      throw new QueueFullError(`the queue is full: ${this.queue.length} requests wait (maxQueue ${this.maxQueue})`);
-    }
-    // The request keeps its own copies: the caller may reuse its arrays as soon as run() returns.
     const steps = x.shape[0];
+    const bytes = 4 * (steps * I + (h0 ? stateRows * H : 0));
+    this.reserve(bytes, 'x');
+    // The request keeps its own copies: the caller may reuse its arrays as soon as run() returns.
     return new Promise<GRUOutput>((resolve, reject) => {
       const request: Request = {
         x: x.data.slice(0, steps * I),
         steps,
         h0: h0 ? h0.slice() : null,
+        bytes,
         resolve,
         reject,
         stack,
@@ -236,15 +310,48 @@ export class Batcher {
           const at = this.queue.indexOf(request);
           if (at < 0) return; // already running: it completes
           this.queue.splice(at, 1);
+          this.release(request.bytes);
           this.settle(request, abortedError(signal), 'aborted');
           this.wakeIdle();
         };
         signal.addEventListener('abort', request.onAbort, { once: true });
       }
-      this.queue.push(request);
-      this.counts.requests++;
-      this.pump(false);
+      this.push(request);
     });
+  }
+
+  /** Counts a request of `bytes` against maxQueue and maxQueueBytes, or throws without counting it. */
+  private reserve(bytes: number, arg: string): void {
+    if (bytes > this.maxQueueBytes) {
+      // Retrying could never help: not a full queue but a request this batcher cannot hold.
+      throw argError(ArgumentError, arg, `a sequence of at most ${this.maxQueueBytes} bytes (with its h0; maxQueueBytes)`,
+        `${bytes} bytes`, { gotIsText: true });
+    }
+    if (this.pendingCount >= this.maxQueue) {
+      this.counts.rejectedQueueFull++;
+      throw new QueueFullError(`the queue is full: ${this.pendingCount} requests wait (maxQueue ${this.maxQueue})`);
+    }
+    if (this.pendingBytes + bytes > this.maxQueueBytes) {
+      this.counts.rejectedQueueFull++;
+      throw new QueueFullError(`the queue is full: ${this.pendingBytes} bytes wait and this request has ${bytes} ` +
+        `(maxQueueBytes ${this.maxQueueBytes})`);
+    }
+    this.pendingCount++;
+    this.pendingBytes += bytes;
+    // Accepted from here: it will complete, fail, be aborted or be closed, each counted.
+    this.counts.requests++;
+  }
+
+  /** Uncounts a request that left the queue (for a batch, an abort or close). */
+  private release(bytes: number): void {
+    this.pendingCount--;
+    this.pendingBytes -= bytes;
+  }
+
+  /** Queues a request already counted by reserve. */
+  private push(request: Request): void {
+    this.queue.push(request);
+    this.pump(false);
   }
 
   /** Starts batches while the engine has room: full ones at once, others when the delay is over. */
@@ -254,7 +361,7 @@ export class Batcher {
         performance.now() - this.queue[0].arrived >= this.maxDelayMs;
       if (!due) break;
       this.clearTimer();
-      this.start(this.queue.splice(0, this.maxBatch));
+      this.start(this.takeBatch());
       timerFired = false;
     }
     if (this.queue.length > 0 && this.inFlight < this.maxInFlight && !this.timer) {
@@ -267,6 +374,43 @@ export class Batcher {
     }
   }
 
+  /**
+   * Takes the next batch out of the queue: the oldest request, then, in order, each one that keeps the
+   * batch within maxBatch, maxBatchBytes and maxPadding. Skipped requests keep their places; since the
+   * oldest always goes, none waits for ever. The scan stops after a window of the queue (4 · maxBatch,
+   * at least 256 requests), so a deep queue does not make every batch scan all of it.
+   */
+  private takeBatch(): { requests: Request[]; paddedBytes: number; ownBytes: number } {
+    const { inputSize: I, hiddenSize: H, stateRows: LD, outputWidth: DH } = this.target;
+    const row = I + DH;
+    const states = 2 * LD * H;
+    const window = Math.min(this.queue.length, Math.max(256, 4 * this.maxBatch));
+    const queue = this.queue;
+    const head = queue[0];
+    const requests = [head];
+    let longest = head.steps;
+    let own = 4 * (head.steps * row + states);
+    // The skipped ones move up, in order, over the places of the taken ones; one splice closes the gap.
+    let kept = 0;
+    for (let i = 1; i < window; i++) {
+      const r = queue[i];
+      if (requests.length < this.maxBatch) {
+        const T = Math.max(longest, r.steps);
+        const padded = 4 * (requests.length + 1) * (T * row + states);
+        const ownWith = own + 4 * (r.steps * row + states);
+        if (padded <= this.maxBatchBytes && padded <= this.maxPadding * ownWith) {
+          requests.push(r);
+          longest = T;
+          own = ownWith;
+          continue;
+        }
+      }
+      queue[kept++] = r;
+    }
+    queue.splice(kept, window - kept);
+    return { requests, paddedBytes: 4 * requests.length * (longest * row + states), ownBytes: own };
+  }
+
   private clearTimer(): void {
     if (!this.timer) return;
     clearTimeout(this.timer as ReturnType<typeof setTimeout>);
@@ -274,12 +418,15 @@ export class Batcher {
     this.timer = null;
   }
 
-  private start(requests: Request[]): void {
+  private start({ requests, paddedBytes, ownBytes }: { requests: Request[]; paddedBytes: number; ownBytes: number }): void {
     this.inFlight++;
     this.counts.batches++;
     this.sizes.push(requests.length);
+    this.paddedBytes.push(paddedBytes);
+    this.padding.push(paddedBytes / ownBytes);
     const started = performance.now();
     for (const r of requests) {
+      this.release(r.bytes);
       this.waited.push(started - r.arrived);
       if (r.signal && r.onAbort) r.signal.removeEventListener('abort', r.onAbort);
     }
@@ -354,8 +501,13 @@ export class Batcher {
     request.reject(withCallerStack(error, request.stack));
   }
 
+  /** Nothing queued or running. */
+  private isIdle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0;
+  }
+
   private wakeIdle(): void {
-    if (this.queue.length > 0 || this.inFlight > 0) return;
+    if (!this.isIdle()) return;
     for (const resolve of this.idle.splice(0)) resolve();
   }
 }

@@ -27,6 +27,7 @@ export class Window {
   }
 }
 
+/** Figures of a window of the latest values (all zeros when it is empty). */
 export interface Percentiles {
   /** How many values the window holds (the latest, up to its capacity). */
   readonly count: number;
@@ -37,9 +38,12 @@ export interface Percentiles {
   readonly max: number;
 }
 
+/** What `batcher.stats()` returns. */
 export interface BatcherStats {
   /** Requests waiting for a batch. */
   readonly queued: number;
+  /** The bytes of input those requests hold (x and h0, 4 bytes a float), as maxQueueBytes counts them. */
+  readonly queuedBytes: number;
   /** Batches running now. */
   readonly inFlight: number;
   /** Requests accepted since the batcher was made. */
@@ -52,12 +56,19 @@ export interface BatcherStats {
   readonly aborted: number;
   /** Requests still queued when close({ drain: false }) rejected them (ERR_CLOSED). */
   readonly closed: number;
-  /** Requests turned away because the queue was full. */
+  /** Requests turned away because the queue was full (maxQueue or maxQueueBytes). */
   readonly rejectedQueueFull: number;
   /** Batches run. */
   readonly batches: number;
   /** Requests per batch over the latest 1,024 batches. */
   readonly batchSize: Percentiles;
+  /** Padded bytes per batch, as maxBatchBytes counts them, over the latest 1,024 batches. */
+  readonly batchBytes: Percentiles;
+  /**
+   * Padding factor per batch, its padded bytes over its requests' bytes unpadded (1: no padding; never
+   * above maxPadding), over the latest 1,024 batches.
+   */
+  readonly padding: Percentiles;
   /** Milliseconds from run() to the result, over the latest 4,096 completed requests. */
   readonly latencyMs: Percentiles;
   /** Milliseconds a request waited in the queue before its batch started, same window. */

@@ -70,7 +70,7 @@ const batcherRun = {
     options: fc.record({
       maxBatch: fc.integer({ min: 1, max: 5 }),
       maxDelayMs: fc.constantFrom(0, 0, 1),
-      maxQueue: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constant(Infinity)),
+      maxQueue: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constant(4096)),
       maxInFlight: fc.integer({ min: 1, max: 2 }),
     }),
     requests: fc.array(requestArb, { minLength: 1, maxLength: 7 }),
@@ -150,6 +150,9 @@ const batcherOptions = {
       maxDelayMs: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(0, 0.5, 5, Infinity, -1, NaN).map((v) => ({ v })), junkArb),
       maxQueue: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(1, 10, Infinity, 0, 2.5).map((v) => ({ v })), junkArb),
       maxInFlight: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(1, 2, Infinity, 0, -Infinity).map((v) => ({ v })), junkArb),
+      maxQueueBytes: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(1, 2 ** 20, 2 ** 53 - 1, 2 ** 53, Infinity, 0, 0.5, NaN).map((v) => ({ v })), junkArb),
+      maxBatchBytes: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(1, 4096, Infinity, 0, -1, 1.5).map((v) => ({ v })), junkArb),
+      maxPadding: fc.oneof(fc.constant({ absent: true }), fc.constantFrom(1, 1.5, 2, 1e9, Infinity, 0.99, 0, NaN).map((v) => ({ v })), junkArb),
     }),
     unknown: fc.boolean(),
     close: fc.oneof(fc.constant({ absent: true }), fc.constantFrom({ drain: true }, { drain: false }, {}, null).map((v) => ({ v })), junkArb,
@@ -165,17 +168,22 @@ const batcherOptions = {
     let valid = options === undefined || options === null || (typeof options === 'object' && !Array.isArray(options));
     if (valid && options) {
       if (unknown) valid = false;
-      const num = (k, d, min, integer) => {
+      // Every limit is finite (README: Infinity would be no limit); counts are 32-bit, delays a Node timer's.
+      const num = (k, d, min, max, integer) => {
         const v = options[k] === undefined ? d : options[k];
-        return typeof v === 'number' && v >= min && (integer ? Number.isSafeInteger(v) || v === Infinity : Number.isFinite(v));
+        return typeof v === 'number' && v >= min && v <= max && (integer ? Number.isInteger(v) : Number.isFinite(v));
       };
-      valid &&= num('maxBatch', 64, 1, true) && num('maxDelayMs', 0, 0, false) && num('maxQueue', 4096, 1, true) && num('maxInFlight', 1, 1, true);
+      const COUNT = 2 ** 31 - 1;
+      valid &&= num('maxBatch', 64, 1, COUNT, true) && num('maxDelayMs', 0, 0, 2 ** 31 - 1, false) && num('maxQueue', 4096, 1, COUNT, true) &&
+        num('maxInFlight', 1, 1, COUNT, true) && num('maxQueueBytes', 2 ** 28, 1, 2 ** 53 - 1, true) &&
+        num('maxBatchBytes', 2 ** 26, 1, 2 ** 53 - 1, true) && num('maxPadding', 2, 1, Infinity, false);
     }
     // README: options are optional; null is "no options" for the facade's other calls too.
     const r = await attempt(() => gru.batcher(options));
     const batcher = expectOutcome(r, valid ? { valid: true } : { valid: false, roots: ['options'] }, `gru.batcher(${show(options)})`);
     if (!batcher) return;
-    for (const [k, d] of [['maxBatch', 64], ['maxDelayMs', 0], ['maxQueue', 4096], ['maxInFlight', 1]]) {
+    for (const [k, d] of [['maxBatch', 64], ['maxDelayMs', 0], ['maxQueue', 4096], ['maxInFlight', 1], ['maxQueueBytes', 2 ** 28],
+      ['maxBatchBytes', 2 ** 26], ['maxPadding', 2]]) {
       const want = options?.[k] === undefined ? d : options[k];
       if (batcher[k] !== want) fail('wrong-result', `batcher.${k} is ${batcher[k]}, expected ${want}`);
     }
