@@ -310,8 +310,8 @@ export class GRU {
    * A streaming session from `state` ([numLayers, hiddenSize], as session.state() exports; default
    * zeros). The sessions of this model that step at the same time run as one batch, on a batcher of
    * the model's with maxBatch 256, maxQueue 65536 and the other defaults of BatcherOptions (256 MiB of
-   * waiting input). For other limits, and stats(), make sessions on a batcher of your own:
-   * `gru.batcher(options).session(state)`.
+   * waiting calls): a call beyond them rejects with QueueFullError. For other limits, and stats(),
+   * make sessions on a batcher of your own: `gru.batcher(options).session(state)`.
    */
   session(state?: TensorLike | null): Session {
     // Steps are small and many streams step at once: a wider batch and a deeper queue than a

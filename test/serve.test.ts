@@ -390,6 +390,63 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       });
     });
 
+    it('counts a session\'s backlog against the batcher\'s maxQueue and maxQueueBytes', async () => {
+      const gru = new GRU(base);
+      const rand = prng(24);
+      const x = sequence(rand, 5000, 13);
+      const stepOf = (t: number) => ({ data: x.data.subarray(t * 13, (t + 1) * 13), shape: [13] });
+      const batcher = gru.batcher({ maxQueue: 10 });
+      const session = batcher.session();
+      // 5,000 steps issued at once: 10 are accepted (the first runs, 9 wait behind it), 4,990 turned away.
+      const settled = await Promise.allSettled(Array.from({ length: 5000 }, (_, t) => session.step(stepOf(t))));
+      const accepted = settled.filter((s) => s.status === 'fulfilled').length;
+      expect(accepted).toBe(10);
+      for (const s of settled.slice(10)) expect((s as PromiseRejectedResult).reason).toBeInstanceOf(QueueFullError);
+      const ref = gru.forward({ data: x.data.subarray(0, 10 * 13), shape: [10, 13] });
+      expectBitwise(session.state().data, ref.hidden.data, 'state after the accepted steps');
+      expect(session.steps).toBe(10);
+      expect(batcher.stats()).toMatchObject({ requests: 10, completed: 10, rejectedQueueFull: 4990, queued: 0, queuedBytes: 0 });
+
+      // In bytes: a step holds its input and the state it starts from, (13 + 2 · 21) floats.
+      const perStep = 4 * (13 + 2 * 21);
+      const small = gru.batcher({ maxQueueBytes: 3 * perStep });
+      const a = small.session();
+      const b = small.session();
+      const calls = [a.step(stepOf(0)), a.step(stepOf(1)), b.step(stepOf(0)), b.step(stepOf(1)), a.feed({ data: x.data.subarray(0, 26), shape: [2, 13] })];
+      expect(small.stats()).toMatchObject({ queued: 3, queuedBytes: 3 * perStep });
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+      expect((outcomes[3] as PromiseRejectedResult).reason.code).toBe('ERR_QUEUE_FULL');
+      await small.close();
+      expect(small.stats()).toMatchObject({ queued: 0, queuedBytes: 0, completed: 3 });
+    });
+
+    it('waits for a session\'s backlog when its batcher closes draining, and rejects it when not', async () => {
+      const gru = new GRU(base);
+      const rand = prng(25);
+      const x = sequence(rand, 6, 13);
+      const stepOf = (t: number) => ({ data: x.data.subarray(t * 13, (t + 1) * 13), shape: [13] });
+      const draining = gru.batcher();
+      const s1 = draining.session();
+      const steps = Array.from({ length: 6 }, (_, t) => s1.step(stepOf(t)));
+      // All six wait behind one another, none in the queue yet: close() runs them all before it settles.
+      await draining.close();
+      expect(draining.stats()).toMatchObject({ completed: 6, queued: 0, queuedBytes: 0 });
+      await Promise.all(steps);
+      expectBitwise(s1.state().data, gru.forward(x).hidden.data, 'drained state');
+      await expect(s1.step(stepOf(0))).rejects.toBeInstanceOf(ClosedError);
+
+      const dropping = gru.batcher();
+      const s2 = dropping.session();
+      const dropped = Array.from({ length: 6 }, (_, t) => s2.step(stepOf(t)));
+      await dropping.close({ drain: false });
+      const outcomes = await Promise.allSettled(dropped);
+      // The steps waited behind one another when close() came: all six are rejected, none is lost.
+      for (const s of outcomes) expect((s as PromiseRejectedResult).reason?.code).toBe('ERR_CLOSED');
+      expect(dropping.stats()).toMatchObject({ queued: 0, queuedBytes: 0, completed: 0 });
+      expect(s2.steps).toBe(0);
+    });
+
     it('puts gru.session() on a batcher with finite limits', () => {
       const gru = new GRU(base);
       gru.session();

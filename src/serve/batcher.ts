@@ -12,7 +12,8 @@
  * request among short ones would cost its size times the batch size: a batch takes the oldest request
  * and then, in order, the others that keep its padded size within maxBatchBytes and within
  * maxPadding times the size of its requests unpadded; the ones skipped wait for a batch of their own
- * kind. The queue holds at most maxQueue requests and maxQueueBytes of input.
+ * kind. The queue holds at most maxQueue requests and maxQueueBytes of input, and the calls a
+ * session has waiting behind its running one count against the same limits.
  */
 import type { ForwardResult, SequenceBatch } from '../backend/backend.js';
 import {
@@ -60,10 +61,14 @@ export interface BatcherOptions {
    * latency for larger batches at low load.
    */
   maxDelayMs?: number;
-  /** Most requests waiting, 1 to 2^31 − 1; one more is rejected with QueueFullError (ERR_QUEUE_FULL). Default 4096. */
+  /**
+   * Most requests waiting, 1 to 2^31 − 1, counting the calls of this batcher's sessions waiting behind
+   * their running call; one more is rejected with QueueFullError (ERR_QUEUE_FULL). Default 4096.
+   */
   maxQueue?: number;
   /**
-   * Most bytes of input waiting: each request's x and h0 (4 bytes a float). One more that does not fit is rejected with
+   * Most bytes of input waiting: each request's x and h0 (4 bytes a float; a session's call holds its
+   * input and its state), counted like maxQueue. One more that does not fit is rejected with
    * QueueFullError; a request larger than the whole limit with ArgumentError. Default 256 MiB.
    */
   maxQueueBytes?: number;
@@ -103,6 +108,15 @@ export interface RunOptions {
 export interface CloseOptions {
   /** true (default): run what is queued, then settle; false: reject what is queued with ClosedError. */
   drain?: boolean;
+}
+
+/**
+ * A place in a batcher's queue, counted against its limits from the moment a session's call is made
+ * until its request leaves the queue for a batch (made by `admit`, spent by `runAdmitted`).
+ */
+export interface Admission {
+  readonly bytes: number;
+  spent: boolean;
 }
 
 interface Request {
@@ -147,9 +161,9 @@ export class Batcher {
   readonly maxBatch: number;
   /** Longest wait of a request for its batch to start while the engine is free, in ms. */
   readonly maxDelayMs: number;
-  /** Most requests waiting. */
+  /** Most requests waiting, sessions' waiting calls included. */
   readonly maxQueue: number;
-  /** Most bytes of input waiting. */
+  /** Most bytes of input waiting, sessions' waiting calls included. */
   readonly maxQueueBytes: number;
   /** Most padded bytes of one batch (a request larger than this runs alone). */
   readonly maxBatchBytes: number;
@@ -158,9 +172,13 @@ export class Batcher {
   /** Batches that may run at the same time. */
   readonly maxInFlight: number;
   private readonly queue: Request[] = [];
-  /** Requests and bytes counted against maxQueue and maxQueueBytes. */
+  /** Requests and bytes counted against maxQueue and maxQueueBytes: the queue and the sessions' admissions. */
   private pendingCount = 0;
   private pendingBytes = 0;
+  /** Admissions not yet spent: close() waits for them when it drains. */
+  private admitted = 0;
+  /** close({ drain: false }) was called: admissions spent from now on are rejected. */
+  private dropping = false;
   private inFlight = 0;
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
   private closed = false;
@@ -247,6 +265,8 @@ export class Batcher {
     if (typeof drain !== 'boolean') return Promise.reject(argError(OptionError, 'options.drain', 'a boolean', drain));
     this.closed = true;
     if (!drain) {
+      // Sessions' calls admitted but not yet queued are rejected when their turn comes (runAdmitted).
+      this.dropping = true;
       for (const request of this.queue.splice(0)) {
         this.release(request.bytes);
         this.settle(request, new ClosedError('the batcher was closed before this request ran'), 'closed');
@@ -256,6 +276,41 @@ export class Batcher {
     this.pump(true);
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /**
+   * Counts one call of a session against the queue's limits when the call is made, although its
+   * request joins the queue only when the session's earlier calls have settled: a session's backlog is
+   * bounded like the queue. Throws QueueFullError when it does not fit (ArgumentError, naming `arg`,
+   * when it never could), ClosedError after close(). For Session; spend it with runAdmitted.
+   * @internal
+   */
+  admit(bytes: number, arg: string): Admission {
+    if (this.closed) throw new ClosedError('the batcher is closed');
+    this.reserve(bytes, arg);
+    this.admitted++;
+    return { bytes, spent: false };
+  }
+
+  /**
+   * Queues the request of an admitted call: the place is already counted, so only close() can turn
+   * it away (without drain). The state h0 is copied when the request is queued, not before.
+   * @internal
+   */
+  runAdmitted(admission: Admission, x: Float32Array, steps: number, h0: Float32Array): Promise<GRUOutput> {
+    if (admission.spent) return Promise.reject(new Error('fastgru: internal error: an admission spent twice'));
+    admission.spent = true;
+    this.admitted--;
+    if (this.dropping) {
+      this.release(admission.bytes);
+      this.counts.closed++;
+      this.wakeIdle();
+      return Promise.reject(new ClosedError('the batcher was closed before this request ran'));
+    }
+    const stack = callerStack();
+    return new Promise<GRUOutput>((resolve, reject) => {
+      this.push({ x, steps, h0: h0.slice(), bytes: admission.bytes, resolve, reject, stack, arrived: performance.now() });
+    });
   }
 
   /** Checks and queues one request (throws for bad arguments). */
@@ -501,9 +556,9 @@ export class Batcher {
     request.reject(withCallerStack(error, request.stack));
   }
 
-  /** Nothing queued or running. */
+  /** Nothing queued, running, or admitted for a session and not yet queued. */
   private isIdle(): boolean {
-    return this.queue.length === 0 && this.inFlight === 0;
+    return this.queue.length === 0 && this.inFlight === 0 && this.admitted === 0;
   }
 
   private wakeIdle(): void {

@@ -9,6 +9,11 @@ import type { GRUOutput } from '../gru.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import type { Batcher, ServeTarget } from './batcher.js';
 
+/**
+ * A stream's hidden state and the calls that advance it, one at a time, on a batcher. A call counts
+ * against the batcher's maxQueue and maxQueueBytes from the moment it is made, so a session's backlog
+ * is bounded like the queue: a call beyond them rejects with QueueFullError (ERR_QUEUE_FULL).
+ */
 export class Session {
   private hidden: Float32Array;
   private tail: Promise<unknown> = Promise.resolve();
@@ -45,7 +50,7 @@ export class Session {
       const I = this.target.inputSize;
       const ok = (t.shape.length === 1 && t.shape[0] === I) || (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === I);
       if (!ok) throw argError(ShapeError, 'x', `shape [${I}] (one step)`, formatShape(t.shape), { gotIsText: true });
-      return this.enqueue({ data: t.data, shape: [1, I] }, stack).then((r) => ({
+      return this.enqueue({ data: t.data, shape: [1, I] }, 'x', stack).then((r) => ({
         output: { data: r.output.data, shape: Object.freeze([r.output.shape[1]]) },
         hidden: r.hidden,
       }));
@@ -63,7 +68,7 @@ export class Session {
       if (t.shape.length !== 2 || t.shape[1] !== I) {
         throw argError(ShapeError, 'chunk', `shape [T, ${I}]`, formatShape(t.shape), { gotIsText: true });
       }
-      return this.enqueue(t, stack);
+      return this.enqueue(t, 'chunk', stack);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -87,12 +92,19 @@ export class Session {
     this.closed = true;
   }
 
-  private enqueue(x: Tensor, stack: CallerStack): Promise<GRUOutput> {
+  /** `arg` names the argument in errors: x for step, chunk for feed. */
+  private enqueue(x: Tensor, arg: string, stack: CallerStack): Promise<GRUOutput> {
     if (this.closed) throw new ClosedError('the session is closed');
-    if (!(x.data instanceof Float32Array)) throw argError(ArgumentError, 'x', 'a Float32Array', x.data);
+    if (!(x.data instanceof Float32Array)) throw argError(ArgumentError, arg, 'a Float32Array', x.data);
+    const steps = x.shape[0];
+    const { inputSize: I, stateRows: LD, hiddenSize: H } = this.target;
+    // The call holds its input and, when its turn comes, the state it starts from: it counts against
+    // the batcher's maxQueue and maxQueueBytes from now, not only once it reaches the queue, so a
+    // session's backlog is bounded like the queue (a full one throws QueueFullError here).
     // The caller may reuse its array at once: keep a copy until this call's turn.
-    const data = x.data.slice(0, x.shape[0] * x.shape[1]);
-    const run = this.tail.then(() => this.batcher.run({ data, shape: x.shape }, { data: this.hidden, shape: [this.target.stateRows, this.target.hiddenSize] }));
+    const data = x.data.slice(0, steps * I);
+    const admission = this.batcher.admit(4 * (steps * I + LD * H), arg);
+    const run = this.tail.then(() => this.batcher.runAdmitted(admission, data, steps, this.hidden));
     const settled = run.then(
       (result) => {
         this.hidden = result.hidden.data.slice();

@@ -40,13 +40,13 @@ export interface Percentiles {
 
 /** What `batcher.stats()` returns. */
 export interface BatcherStats {
-  /** Requests waiting for a batch. */
+  /** Requests waiting for a batch, with the calls of the batcher's sessions waiting behind their running call. */
   readonly queued: number;
   /** The bytes of input those requests hold (x and h0, 4 bytes a float), as maxQueueBytes counts them. */
   readonly queuedBytes: number;
   /** Batches running now. */
   readonly inFlight: number;
-  /** Requests accepted since the batcher was made. */
+  /** Requests accepted since the batcher was made (a session's call when it is made). */
   readonly requests: number;
   /** Requests that resolved. */
   readonly completed: number;
