@@ -36,8 +36,8 @@ tarball=${tarballs[0]}
 tar -tzf "$tarball" > "$work/files.txt"
 echo "   $(basename "$tarball"): $(du -k "$tarball" | cut -f1) KiB, $(wc -l < "$work/files.txt") files"
 for f in package/package.json package/prebuilds/linux-x64/node.napi.glibc.node package/dist/index.js package/dist/index.cjs \
-         package/dist/index.d.ts package/dist/index.d.cts package/bin/fastgru.mjs package/scripts/build.mjs package/binding.gyp \
-         package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md package/LICENSE; do
+         package/dist/index.d.ts package/dist/index.d.cts package/bin/fastgru.mjs package/bin/args.mjs package/scripts/build.mjs \
+         package/binding.gyp package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md package/LICENSE; do
   grep -qx "$f" "$work/files.txt" || fail "$f is not in the tarball"
 done
 if grep -E '^package/(build|native/test|native/prebuild|src|test|\.ci)/|^package/CMakeLists\.txt$|\.map$' "$work/files.txt"; then
@@ -89,6 +89,9 @@ for kind in esm cjs; do
       if [[ $kind == esm ]]; then node app.mjs native prebuild; else node app.cjs native prebuild; fi
       info=$(npx --no fastgru info)
       grep -q '"backend": "native"' <<<"$info" || fail "$kind $flags: npx fastgru info: $info"
+      # The installed bench parses its flags (bin/args.mjs ships): a missing value is usage and exit 2.
+      set +e; usage=$(npx --no fastgru bench --shapes 2>&1); code=$?; set -e
+      [[ $code == 2 ]] && grep -q '^usage: fastgru bench' <<<"$usage" || fail "$kind $flags: npx fastgru bench --shapes: exit $code: $usage"
       if [[ $kind == cjs ]]; then
         node "$repo/node_modules/typescript/bin/tsc" --noEmit --strict --module node16 --moduleResolution node16 \
           --typeRoots "$repo/node_modules/@types" --types node app.cts || fail "$kind: app.cts does not type-check"

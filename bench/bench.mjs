@@ -11,6 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
+import { listOf, number, parseCli } from '../bin/args.mjs';
 import { input, largeForwardShares, machineLine, median, runHeader, timedTurn, truncated, writeResult } from './common.mjs';
 
 export const SHAPES = {
@@ -20,25 +21,25 @@ export const SHAPES = {
   d2l: { T: 35, B: 32, I: 28, H: 256 },
 };
 
-/** @param {string[]} argv */
-function parseArgs(argv) {
-  const args = { shapes: Object.keys(SHAPES), passes: ['forward', 'train'], budget: 2, minRuns: 3, out: 'latest', forms: ['after', 'before'] };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    const value = argv[i + 1];
-    if (key === '--shapes') args.shapes = value.split(',');
-    else if (key === '--passes') args.passes = value.split(',');
-    else if (key === '--budget') args.budget = Number(value);
-    else if (key === '--min-runs') args.minRuns = Number(value);
-    else if (key === '--out') args.out = value;
-    else if (key === '--forms') args.forms = value.split(',');
-    else if (key === '--help') { console.log('usage: bench.mjs [--shapes a,b] [--passes forward,train] [--budget s] [--min-runs n] [--out name] [--forms after,before]'); process.exit(0); }
-    else throw new Error(`unknown argument ${key}`);
-    i++;
-  }
-  for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`unknown form ${f}; known: after (resetAfter true), before`);
-  for (const s of args.shapes) if (!(s in SHAPES)) throw new Error(`unknown shape ${s}; known: ${Object.keys(SHAPES).join(', ')}`);
-  return args;
+/**
+ * The command line of `node bench/bench.mjs` and of `fastgru bench` (`prog` names which in the usage).
+ * @param {string[]} argv
+ */
+function parseArgs(argv, prog) {
+  return parseCli(argv, {
+    usage: `usage: ${prog} [--shapes ${Object.keys(SHAPES).join(',')}] [--passes forward,train] [--forms after,before] ` +
+      '[--budget s] [--min-runs n] [--out name]',
+    options: {
+      shapes: { type: 'string', value: listOf(Object.keys(SHAPES)), default: Object.keys(SHAPES) },
+      passes: { type: 'string', value: listOf(['forward', 'train']), default: ['forward', 'train'] },
+      // after: resetAfter true (PyTorch's form), before: resetAfter false.
+      forms: { type: 'string', value: listOf(['after', 'before']), default: ['after', 'before'] },
+      budget: { type: 'string', value: number({ min: 0 }), default: 2 },
+      // timeInterleaved stops an engine at 200 runs, so more could not be kept.
+      'min-runs': { type: 'string', value: number({ integer: true, min: 1, max: 200 }), default: 3 },
+      out: { type: 'string', default: 'latest' },
+    },
+  });
 }
 
 /**
@@ -87,8 +88,9 @@ function engines(info) {
   return list;
 }
 
-export async function runBench(argv = process.argv.slice(2)) {
-  const args = parseArgs(argv);
+/** The bench; `prog` is the command the usage names (`fastgru bench` when bin/fastgru.mjs runs it). */
+export async function runBench(argv = process.argv.slice(2), prog = 'node bench/bench.mjs') {
+  const args = parseArgs(argv, prog);
   const info = backendInfo();
   const list = engines(info);
   const rows = [];
