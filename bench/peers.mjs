@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GRU, backendInfo } from '../dist/index.js';
+import { listOf, number, parseCli, UsageError } from '../bin/args.mjs';
 import { SHAPES, forwardFlops } from './bench.mjs';
 import { RESULTS, input, median, timedTurn, truncated, writeResult } from './common.mjs';
 import { writeChart } from './chart.mjs';
@@ -54,43 +55,40 @@ const USAGE = `usage: node bench/peers.mjs [options]
   --out NAME          bench/results/NAME.json and NAME.svg (default peers)`;
 
 function parseArgs(argv) {
-  const args = {
-    budget: 3, minRuns: 1, maxRuns: 300, slow: 8, threads: 2,
-    shapes: Object.keys(SHAPES), forms: ['after', 'before'],
-    ort: true, tfjs: true, pytorch: true, train: true, ort1t: undefined,
-    python: '/usr/bin/python3', pytorchBlas: null, out: 'peers', ortCooldown: 60, burstMs: 100,
+  const a = parseCli(argv, {
+    usage: USAGE,
+    options: {
+      budget: { type: 'string', value: number({ min: 0 }), default: 3 },
+      'min-runs': { type: 'string', value: number({ integer: true, min: 1 }), default: 1 },
+      'max-runs': { type: 'string', value: number({ integer: true, min: 1 }), default: 300 },
+      slow: { type: 'string', value: number({ min: 0 }), default: 8 },
+      threads: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
+      shapes: { type: 'string', value: listOf(Object.keys(SHAPES)), default: Object.keys(SHAPES) },
+      forms: { type: 'string', value: listOf(['after', 'before']), default: ['after', 'before'] },
+      'no-ort': { type: 'boolean' },
+      'no-tfjs': { type: 'boolean' },
+      'no-pytorch': { type: 'boolean' },
+      'no-train': { type: 'boolean' },
+      'ort-1t': { type: 'boolean' },
+      'no-ort-1t': { type: 'boolean' },
+      'burst-ms': { type: 'string', value: number({ min: 0 }), default: 100 },
+      'ort-cooldown': { type: 'string', value: number({ min: 0 }), default: 60 },
+      python: { type: 'string', default: '/usr/bin/python3' },
+      'pytorch-blas': { type: 'string', default: null },
+      out: { type: 'string', default: 'peers' },
+    },
+    check(v) {
+      if (v.ort1t && v.noOrt1t) throw new UsageError('--ort-1t and --no-ort-1t: give one of them');
+    },
+  });
+  return {
+    budget: a.budget, minRuns: a.minRuns, maxRuns: a.maxRuns, slow: a.slow, threads: a.threads,
+    shapes: a.shapes, forms: a.forms,
+    ort: !a.noOrt, tfjs: !a.noTfjs, pytorch: !a.noPytorch, train: !a.noTrain,
+    // Neither flag: decided once the backend is known (runPeers).
+    ort1t: a.ort1t ? true : a.noOrt1t ? false : undefined,
+    python: a.python, pytorchBlas: a.pytorchBlas, out: a.out, ortCooldown: a.ortCooldown, burstMs: a.burstMs,
   };
-  const number = (key, v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`${key}: expected a non-negative number, got ${v}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    const flag = { '--no-ort': 'ort', '--no-tfjs': 'tfjs', '--no-pytorch': 'pytorch', '--no-train': 'train' }[key];
-    if (flag) { args[flag] = false; continue; }
-    if (key === '--ort-1t') { args.ort1t = true; continue; }
-    if (key === '--no-ort-1t') { args.ort1t = false; continue; }
-    if (key === '--help' || key === '-h') { console.log(USAGE); process.exit(0); }
-    const value = argv[++i];
-    if (value === undefined) throw new Error(`${key}: missing value\n${USAGE}`);
-    if (key === '--budget') args.budget = number(key, value);
-    else if (key === '--min-runs') args.minRuns = Math.max(1, Math.round(number(key, value)));
-    else if (key === '--max-runs') args.maxRuns = Math.max(1, Math.round(number(key, value)));
-    else if (key === '--slow') args.slow = number(key, value);
-    else if (key === '--ort-cooldown') args.ortCooldown = number(key, value);
-    else if (key === '--burst-ms') args.burstMs = number(key, value);
-    else if (key === '--threads') args.threads = Math.max(1, Math.round(number(key, value)));
-    else if (key === '--shapes') args.shapes = value.split(',');
-    else if (key === '--forms') args.forms = value.split(',');
-    else if (key === '--python') args.python = value;
-    else if (key === '--pytorch-blas') args.pytorchBlas = value;
-    else if (key === '--out') args.out = value;
-    else throw new Error(`unknown argument ${key}\n${USAGE}`);
-  }
-  for (const s of args.shapes) if (!(s in SHAPES)) throw new Error(`unknown shape ${s}; known: ${Object.keys(SHAPES).join(', ')}`);
-  for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`unknown form ${f}; known: after, before`);
-  return args;
 }
 
 function maxAbsDiff(a, b) {

@@ -13,6 +13,7 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseCli } from '../bin/args.mjs';
 import { largeForwardShares, truncated } from './common.mjs';
 import { serveTable } from './serve.mjs';
 
@@ -138,6 +139,8 @@ function charLmSection(ours, torch) {
   return lines.join('\n').trimEnd();
 }
 
+// It takes no arguments: one that looks like a flag (--help, a mistyped option) must not rewrite the README.
+parseCli(process.argv.slice(2), { usage: 'usage: npm run bench:readme   (node bench/readme.mjs): the README\'s figures from bench/results/*.json', options: {} });
 let text = readFileSync(README, 'utf8');
 const sources = [
   ['native', `${ROOT}bench/results/latest.json`, nativeSection],

@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { number, numbers, oneOf, parseCli, UsageError } from '../bin/args.mjs';
 import { machineLine, median, runHeader, truncated, writeResult } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -26,29 +27,21 @@ const H = 256;
 const SEED = 1;
 
 function parseArgs(argv) {
-  const args = { duration: 5, warmup: 2, connections: [1, 16, 64], body: 'binary', maxRequests: 200_000 };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    const value = argv[i + 1];
-    if (key === '--duration') args.duration = Number(value);
-    else if (key === '--warmup') args.warmup = Number(value);
-    else if (key === '--connections') args.connections = value.split(',').map(Number);
-    else if (key === '--body') args.body = value;
-    else if (key === '--max-requests') args.maxRequests = Number(value);
-    else if (key === '--help') {
-      console.log('usage: serve.mjs [--duration s] [--warmup s] [--connections 1,16,64] [--body binary|json] [--max-requests n]');
-      process.exit(0);
-    } else throw new Error(`unknown argument ${key}`);
-    i++;
-  }
-  if (!(args.duration > 0 && args.duration <= 600)) throw new Error(`--duration: expected seconds in (0, 600], got ${args.duration}`);
-  if (!(args.warmup >= 0 && args.warmup <= 600)) throw new Error(`--warmup: expected seconds in [0, 600], got ${args.warmup}`);
-  if (args.body !== 'binary' && args.body !== 'json') throw new Error(`--body: expected binary or json, got ${args.body}`);
-  for (const c of args.connections) if (!Number.isInteger(c) || c < 1) throw new Error(`--connections: expected positive integers, got ${c}`);
-  if (!Number.isInteger(args.maxRequests) || args.maxRequests < Math.max(...args.connections)) {
-    throw new Error(`--max-requests: expected an integer of at least the most connections, got ${args.maxRequests}`);
-  }
-  return args;
+  return parseCli(argv, {
+    usage: 'usage: node bench/serve.mjs [--duration s] [--warmup s] [--connections 1,16,64] [--body binary|json] [--max-requests n]',
+    options: {
+      duration: { type: 'string', value: number({ above: 0, max: 600 }), default: 5 },
+      warmup: { type: 'string', value: number({ min: 0, max: 600 }), default: 2 },
+      connections: { type: 'string', value: numbers({ integer: true, min: 1 }), default: [1, 16, 64] },
+      body: { type: 'string', value: oneOf(['binary', 'json']), default: 'binary' },
+      'max-requests': { type: 'string', value: number({ integer: true, min: 1 }), default: 200_000 },
+    },
+    check(args) {
+      // Fewer requests than connections would leave connections without a request to make.
+      const most = Math.max(...args.connections);
+      if (args.maxRequests < most) throw new UsageError(`--max-requests: expected at least the most connections (${most}), got ${args.maxRequests}`);
+    },
+  });
 }
 
 /** mulberry32, as the tests use. */

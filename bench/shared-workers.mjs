@@ -15,24 +15,24 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
+import { number, oneOf, parseCli } from '../bin/args.mjs';
 import { writeResult } from './common.mjs';
 
 const HERE = fileURLToPath(import.meta.url);
 const DIST = new URL('../dist/index.js', import.meta.url).href;
 
 function parseArgs(argv) {
-  const args = { workers: 4, hidden: 768, layers: 2, json: false, child: null };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    if (key === '--json') args.json = true;
-    else if (key === '--child') args.child = argv[++i];
-    else if (key === '--workers' || key === '--hidden' || key === '--layers') {
-      const v = Number(argv[++i]);
-      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`${key}: expected a positive integer, got ${argv[i]}`);
-      args[key.slice(2)] = v;
-    } else throw new Error(`unknown argument ${key}; usage: shared-workers.mjs [--workers N] [--hidden H] [--layers L] [--json]`);
-  }
-  return args;
+  return parseCli(argv, {
+    usage: 'usage: node bench/shared-workers.mjs [--workers N] [--hidden H] [--layers L] [--json]',
+    options: {
+      workers: { type: 'string', value: number({ integer: true, min: 1 }), default: 4 },
+      hidden: { type: 'string', value: number({ integer: true, min: 1 }), default: 768 },
+      layers: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
+      json: { type: 'boolean' },
+      // The mode a child process measures: main() runs this script once per mode with --child.
+      child: { type: 'string', value: oneOf(['shared', 'copies']), default: null },
+    },
+  });
 }
 
 // The worker: builds its model (from the share, or from its own copy of the state dict), runs one

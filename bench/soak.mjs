@@ -15,21 +15,22 @@
  */
 import os from 'node:os';
 import { GRU, Linear, SGD, backendInfo, clipGradNorm, softmaxCrossEntropy } from '../dist/index.js';
+import { number, parseCli } from '../bin/args.mjs';
 import { input, writeResult } from './common.mjs';
 
 function parseArgs(argv) {
-  const args = { forwardCalls: 1_000_000, mixedSeconds: 60, every: 10, limit: 0.05, out: true };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    if (key === '--no-out') { args.out = false; continue; }
-    const v = Number(argv[++i]);
-    if (key === '--forward-calls') args.forwardCalls = v;
-    else if (key === '--mixed-seconds') args.mixedSeconds = v;
-    else if (key === '--every') args.every = v;
-    else throw new Error(`unknown argument ${key}; usage: soak.mjs [--forward-calls N] [--mixed-seconds S] [--every S] [--no-out]`);
-    if (!(v >= 0)) throw new Error(`${key}: expected a non-negative number, got ${argv[i]}`);
-  }
-  return args;
+  const a = parseCli(argv, {
+    usage: 'usage: node --expose-gc bench/soak.mjs [--forward-calls N] [--mixed-seconds S] [--every S] [--no-out]',
+    options: {
+      'forward-calls': { type: 'string', value: number({ integer: true, min: 0 }), default: 1_000_000 },
+      // 0 leaves the mixed phase out.
+      'mixed-seconds': { type: 'string', value: number({ min: 0 }), default: 60 },
+      // The mixed phase reports every S seconds: 0 would report on every loop.
+      every: { type: 'string', value: number({ above: 0 }), default: 10 },
+      'no-out': { type: 'boolean' },
+    },
+  });
+  return { forwardCalls: a.forwardCalls, mixedSeconds: a.mixedSeconds, every: a.every, limit: 0.05, out: !a.noOut };
 }
 
 const mib = (b) => b / 2 ** 20;

@@ -51,6 +51,53 @@ const SCRIPTS: Script[] = [
       { args: ['--forms', 'after,sideways'], names: 'sideways' },
     ],
   },
+  {
+    command: ['bench/peers.mjs'],
+    bad: [
+      { args: ['--threads'], names: '--threads' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--budget', 'abc'], names: '--budget' },
+      // --shapes huge stops the unfixed script too, rather than let it run the peers.
+      { args: ['--threads', '1.5', '--shapes', 'huge'], names: '--threads' },
+      { args: ['--shapes', 'huge'], names: 'huge' },
+      { args: ['--no-ort=1'], names: '--no-ort' },
+    ],
+  },
+  {
+    command: ['bench/serve.mjs'],
+    bad: [
+      { args: ['--connections'], names: '--connections' },
+      { args: ['--bogus', '1'], names: '--bogus' },
+      { args: ['--duration', 'abc'], names: '--duration' },
+      { args: ['--duration', '0'], names: '--duration' },
+      { args: ['--connections', '1,x'], names: '--connections' },
+      { args: ['--body', 'xml'], names: '--body' },
+      { args: ['--connections', '64', '--max-requests', '10'], names: '--max-requests' },
+    ],
+  },
+  {
+    command: ['bench/shared-workers.mjs'],
+    bad: [
+      { args: ['--workers'], names: '--workers' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--hidden', 'abc'], names: '--hidden' },
+      { args: ['--layers', '0'], names: '--layers' },
+      { args: ['--child', 'neither'], names: '--child' },
+    ],
+  },
+  {
+    command: ['bench/soak.mjs'],
+    bad: [
+      { args: ['--every'], names: '--every' },
+      { args: ['--bogus', '1'], names: '--bogus' },
+      { args: ['--forward-calls', 'abc'], names: '--forward-calls' },
+      { args: ['--every', '0'], names: '--every' },
+    ],
+  },
+  {
+    command: ['bench/readme.mjs'],
+    bad: [{ args: ['--bogus'], names: '--bogus' }],
+  },
 ];
 
 /** A usage line: `usage: ` at the start of a line. */
