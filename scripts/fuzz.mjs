@@ -24,38 +24,51 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { listOf, number, parseCli, UsageError } from '../bin/args.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHILD = join(ROOT, 'test/fuzz/child.mjs');
 
-const { values: opts } = parseArgs({
+const USAGE = `usage: node scripts/fuzz.mjs [--seconds S | --rounds R] [--seed N] [--batch N] [--only a,b] [--skip a,b] [--avoid empty]
+                             [--resizable] [--hang-seconds S] [--max-crashes N] [--no-isolate] [--json FILE] [--quiet]
+       node scripts/fuzz.mjs --replay ID --seed N --path P
+       node scripts/fuzz.mjs --list [--only a,b] [--skip a,b]`;
+// --help: the usage, then this file's opening comment (the lines of // after the #! line).
+const SOURCE = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+const HELP = `${USAGE}\n\n${SOURCE.slice(0, SOURCE.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n')}`;
+
+/** fast-check's path of a run: its run, then the shrink steps (`4`, `4:0:1`). */
+const runPath = (text, flag) => {
+  if (!/^\d+(:\d+)*$/.test(text)) throw new UsageError(`${flag}: expected a run path such as 4 or 4:0:1, got ${JSON.stringify(text)}`);
+  return text;
+};
+
+const opts = parseCli(process.argv.slice(2), {
+  usage: USAGE,
+  help: HELP,
   options: {
-    seconds: { type: 'string' },
-    rounds: { type: 'string' },
-    seed: { type: 'string', default: '42' },
-    batch: { type: 'string', default: '20' },
+    seconds: { type: 'string', value: number({ above: 0 }) },
+    rounds: { type: 'string', value: number({ integer: true, min: 0 }) },
+    // fast-check's seeds are 32-bit.
+    seed: { type: 'string', value: number({ integer: true, min: 0, max: 2 ** 32 - 1 }), default: 42 },
+    batch: { type: 'string', value: number({ integer: true, min: 1 }), default: 20 },
     only: { type: 'string' },
     skip: { type: 'string' },
-    avoid: { type: 'string' },
-    resizable: { type: 'boolean', default: false },
+    // The known crashes --avoid can steer around (test/fuzz/harness.mjs AVOID).
+    avoid: { type: 'string', value: listOf(['empty']) },
+    resizable: { type: 'boolean' },
     replay: { type: 'string' },
-    path: { type: 'string' },
-    'hang-seconds': { type: 'string', default: '60' },
-    'max-crashes': { type: 'string', default: '25' },
+    path: { type: 'string', value: runPath, default: '0' },
+    'hang-seconds': { type: 'string', value: number({ above: 0 }), default: 60 },
+    'max-crashes': { type: 'string', value: number({ integer: true, min: 1 }), default: 25 },
     isolate: { type: 'boolean', default: true },
-    'no-isolate': { type: 'boolean', default: false },
+    'no-isolate': { type: 'boolean' },
     json: { type: 'string' },
-    list: { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+    list: { type: 'boolean' },
+    quiet: { type: 'boolean' },
   },
 });
 
-if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
-  process.exit(0);
-}
 if (!existsSync(join(ROOT, 'dist/index.js'))) {
   console.error('fuzz: dist/index.js is missing: run `npm run build` first');
   process.exit(2);
@@ -64,7 +77,7 @@ if (!existsSync(join(ROOT, 'dist/index.js'))) {
 const env = { ...process.env };
 env.FASTGRU_POISON ??= '1';
 env.FASTGRU_THREAD_WORK ??= '0';
-if (opts.avoid) env.FASTGRU_FUZZ_AVOID = opts.avoid;
+if (opts.avoid) env.FASTGRU_FUZZ_AVOID = opts.avoid.join(',');
 if (opts.resizable) env.FASTGRU_FUZZ_RESIZABLE = '1';
 
 const log = (s) => {
@@ -177,8 +190,8 @@ function isolate(t, hangMs) {
 // ------------------------------------------------------------------------------------------------
 
 async function replay() {
-  const result = await runChild(['--replay', opts.replay, '--seed', opts.seed, '--path', opts.path ?? '0'], {
-    hangMs: Number(opts['hang-seconds']) * 1000,
+  const result = await runChild(['--replay', opts.replay, '--seed', String(opts.seed), '--path', opts.path], {
+    hangMs: opts.hangSeconds * 1000,
     onLine(line) {
       if (line.type === 'value') console.log(`value: ${line.value}`);
       if (line.type !== 'replay') return;
@@ -207,9 +220,9 @@ async function main() {
     return;
   }
   if (opts.replay) return replay();
-  const seconds = opts.seconds ? Number(opts.seconds) : opts.rounds ? Infinity : 60;
+  const seconds = opts.seconds ?? (opts.rounds !== undefined ? Infinity : 60);
   const deadline = Date.now() + seconds * 1000;
-  const hangMs = Number(opts['hang-seconds']) * 1000;
+  const hangMs = opts.hangSeconds * 1000;
   const started = Date.now();
   const totals = Object.create(null); // calls per area, over every child
   const failures = [];
@@ -222,11 +235,11 @@ async function main() {
 
   for (let incarnation = 0; ; incarnation++) {
     const remaining = Math.max(1, Math.round((deadline - Date.now()) / 1000));
-    const budget = opts.seconds || !opts.rounds ? ['--seconds', String(remaining)] : ['--rounds', opts.rounds];
+    const budget = opts.seconds !== undefined || opts.rounds === undefined ? ['--seconds', String(remaining)] : ['--rounds', String(opts.rounds)];
     let childCounts = Object.create(null);
     let last = null;
     let done = false;
-    const result = await runChild(['--seed', opts.seed, '--batch', opts.batch, '--resume', resume, ...budget, ...filterArgs()], {
+    const result = await runChild(['--seed', String(opts.seed), '--batch', String(opts.batch), '--resume', resume, ...budget, ...filterArgs()], {
       hangMs,
       onLine(line) {
         if (line.type === 'start') properties = line.properties;
@@ -262,13 +275,13 @@ async function main() {
       trace: t,
     };
     log(`fuzz: the child ${result.hung ? 'hung' : `died (${result.signal ?? `exit code ${result.code}`})`} in ${t ? `${t.id} seed ${t.seed} run ${t.run}` : 'an unknown run'}: ${crash.stderr.split('\n').slice(-2).join(' | ')}`);
-    if (t && opts.isolate && !opts['no-isolate'] && crashes.length < 5) {
+    if (t && opts.isolate && !opts.noIsolate && crashes.length < 5) {
       crash.isolated = isolate(t, hangMs);
       log(crash.isolated ? `fuzz:   alone, run ${crash.isolated.path} crashes: ${replayCommand(t.id, t.seed, crash.isolated.path)}`
         : 'fuzz:   no single run of that batch crashes alone (the damage may come from an earlier run)');
     }
     crashes.push(crash);
-    if (crashes.length >= Number(opts['max-crashes'])) {
+    if (crashes.length >= opts.maxCrashes) {
       log(`fuzz: ${crashes.length} crashes: stopping (--max-crashes)`);
       break;
     }

@@ -16,24 +16,19 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { listOf, parseCli } from '../bin/args.mjs';
 import { LIFECYCLE_SCRIPTS, TARGETS } from './prebuild/targets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
+const values = parseCli(process.argv.slice(2), {
+  usage: `usage: node scripts/prebuild.mjs [--targets ${Object.keys(TARGETS).join(',')}] [--no-install] [--pack DIR]`,
   options: {
-    targets: { type: 'string', default: Object.keys(TARGETS).join(',') },
-    'no-install': { type: 'boolean', default: false },
+    targets: { type: 'string', value: listOf(Object.keys(TARGETS)), default: Object.keys(TARGETS) },
+    'no-install': { type: 'boolean' },
     pack: { type: 'string' },
   },
 });
-const targets = values.targets.split(',').map((t) => t.trim()).filter(Boolean);
-for (const t of targets) {
-  if (!TARGETS[t]) {
-    console.error(`prebuild: --targets: unknown target '${t}' (one of ${Object.keys(TARGETS).join(', ')})`);
-    process.exit(2);
-  }
-}
+const targets = values.targets;
 if (process.platform !== 'linux' || process.arch !== 'x64') {
   console.error(`prebuild: the release command runs on Linux x64 (this is ${process.platform}-${process.arch})`);
   process.exit(2);
@@ -48,7 +43,7 @@ const has = (cmd) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status =
 // Toolchains: one apt-get for everything missing.
 const missing = [...new Set(targets.flatMap((t) => (has(TARGETS[t].compiler) && has('cmake') ? [] : TARGETS[t].apt)))];
 if (missing.length) {
-  if (values['no-install']) throw new Error(`prebuild: missing toolchains (--no-install): apt-get install ${missing.join(' ')}`);
+  if (values.noInstall) throw new Error(`prebuild: missing toolchains (--no-install): apt-get install ${missing.join(' ')}`);
   console.log(`== prebuild: installing ${missing.join(' ')} (apt-get)`);
   run('apt-get', ['update', '-qq']);
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });

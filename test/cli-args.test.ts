@@ -98,6 +98,33 @@ const SCRIPTS: Script[] = [
     command: ['bench/readme.mjs'],
     bad: [{ args: ['--bogus'], names: '--bogus' }],
   },
+  {
+    command: ['scripts/fuzz.mjs'],
+    bad: [
+      { args: ['--seconds'], names: '--seconds' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--seconds', 'abc'], names: '--seconds' },
+      // --rounds 0: were the value taken, the fuzzer would stop at once rather than fuzz.
+      { args: ['--seed', '1.5', '--rounds', '0'], names: '--seed' },
+      { args: ['--batch', '0', '--rounds', '0'], names: '--batch' },
+      { args: ['--avoid', 'nothing', '--rounds', '0'], names: 'nothing' },
+    ],
+  },
+  {
+    command: ['scripts/prebuild.mjs'],
+    bad: [
+      { args: ['--targets'], names: '--targets' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--targets', 'linux-x64,mars'], names: 'mars' },
+    ],
+  },
+  {
+    command: ['scripts/prebuild/bits.mjs'],
+    bad: [
+      { args: ['--addon'], names: '--addon' },
+      { args: ['--bogus'], names: '--bogus' },
+    ],
+  },
 ];
 
 /** A usage line: `usage: ` at the start of a line. */

@@ -13,9 +13,12 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCli } from '../../bin/args.mjs';
 
-const { values } = parseArgs({ options: { addon: { type: 'string' }, out: { type: 'string' }, expect: { type: 'string' } } });
+const values = parseCli(process.argv.slice(2), {
+  usage: 'usage: node scripts/prebuild/bits.mjs [--addon PATH] [--out FILE] [--expect FILE]',
+  options: { addon: { type: 'string' }, out: { type: 'string' }, expect: { type: 'string' } },
+});
 if (values.addon) process.env.FASTGRU_ADDON = values.addon;
 const root = new URL('../../', import.meta.url);
 const { GRU, backendInfo, tensor } = await import(new URL('dist/index.js', root).href);
