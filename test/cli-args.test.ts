@@ -125,6 +125,27 @@ const SCRIPTS: Script[] = [
       { args: ['--bogus'], names: '--bogus' },
     ],
   },
+  {
+    command: ['examples/char-lm/train.mjs'],
+    bad: [
+      { args: ['--epochs'], names: '--epochs' },
+      { args: ['--bogus', '1'], names: '--bogus' },
+      { args: ['--lr', 'abc'], names: '--lr' },
+      { args: ['--hidden', '0'], names: '--hidden' },
+      { args: ['--form', 'sideways'], names: '--form' },
+      { args: ['--chars', '100'], names: '--chars' },
+    ],
+  },
+  {
+    command: ['examples/server/server.mjs'],
+    bad: [
+      { args: ['--port'], names: '--port' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--max-batch', 'abc'], names: '--max-batch' },
+      { args: ['--port', '70000'], names: '--port' },
+      { args: ['--batching', 'maybe'], names: '--batching' },
+    ],
+  },
 ];
 
 /** A usage line: `usage: ` at the start of a line. */

@@ -18,6 +18,7 @@ import {
   GRU, Linear, SGD, backendInfo, clipGradNorm, detach, gruSafetensorsMetadata, readSafetensorsFile,
   softmaxCrossEntropy, stripPrefix, writeSafetensorsFile,
 } from '../../dist/index.js';
+import { number, oneOf, parseCli, UsageError } from '../../bin/args.mjs';
 import { VOCAB, loadCorpus, prng, sequentialBatches } from './corpus.mjs';
 import { writeCurve } from './curve.mjs';
 
@@ -26,19 +27,31 @@ const RESULTS = `${HERE}results/`;
 const V = VOCAB.length;
 
 function parseArgs(argv) {
-  const args = { forms: ['after', 'before'], epochs: 10, chars: 170000, batch: 32, steps: 35, hidden: 256, lr: 1, clip: 1, seed: 1, prefix: 'the people of the united states' };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    const value = argv[++i];
-    if (key === '--form') args.forms = value === 'both' ? ['after', 'before'] : [value];
-    else if (key === '--prefix') args.prefix = value;
-    else if (['--epochs', '--chars', '--batch', '--steps', '--hidden', '--seed'].includes(key)) args[key.slice(2)] = Number(value);
-    else if (key === '--lr' || key === '--clip') args[key.slice(2)] = Number(value);
-    else throw new Error(`unknown argument ${key}; usage: train.mjs [--form after|before|both] [--epochs N] [--chars N] [--batch B] [--steps T] [--hidden H] [--lr x] [--clip x] [--seed s] [--prefix text]`);
-  }
-  for (const f of args.forms) if (f !== 'after' && f !== 'before') throw new Error(`--form: expected after, before or both, got ${f}`);
-  for (const k of ['epochs', 'chars', 'batch', 'steps', 'hidden']) if (!Number.isSafeInteger(args[k]) || args[k] < 1) throw new Error(`--${k}: expected a positive integer, got ${args[k]}`);
-  return args;
+  const a = parseCli(argv, {
+    usage: 'usage: node examples/char-lm/train.mjs [--form after|before|both] [--epochs N] [--chars N] [--batch B] [--steps T] ' +
+      '[--hidden H] [--lr x] [--clip x] [--seed s] [--prefix text]',
+    options: {
+      form: { type: 'string', value: oneOf(['after', 'before', 'both']), default: 'both' },
+      epochs: { type: 'string', value: number({ integer: true, min: 1 }), default: 10 },
+      chars: { type: 'string', value: number({ integer: true, min: 1 }), default: 170000 },
+      batch: { type: 'string', value: number({ integer: true, min: 1 }), default: 32 },
+      steps: { type: 'string', value: number({ integer: true, min: 1 }), default: 35 },
+      hidden: { type: 'string', value: number({ integer: true, min: 1 }), default: 256 },
+      lr: { type: 'string', value: number({ above: 0 }), default: 1 },
+      clip: { type: 'string', value: number({ above: 0 }), default: 1 },
+      seed: { type: 'string', value: number({ integer: true, min: 0, max: 2 ** 32 - 2 }), default: 1 },
+      // The characters the sample starts from; those outside a..z and space read as a space.
+      prefix: { type: 'string', default: 'the people of the united states' },
+    },
+    check(v) {
+      // sequentialBatches starts up to `steps` tokens in, then cuts `batch` streams that must each hold
+      // `steps` inputs (and the last one's next token): fewer characters give no minibatch at all.
+      const least = v.batch * v.steps + v.steps + 1;
+      if (v.chars < least) throw new UsageError(`--chars: expected at least ${least} for --batch ${v.batch} and --steps ${v.steps}, got ${v.chars}`);
+    },
+  });
+  const { form, ...rest } = a;
+  return { forms: form === 'both' ? ['after', 'before'] : [form], ...rest };
 }
 
 /** Token ids [batch, steps] (batch-major, as the iterator gives them) to one-hot [steps, batch, V]. */

@@ -224,21 +224,54 @@ function sendJson(res, status, value, headers = {}) {
   res.end(text);
 }
 
+const USAGE = 'usage: node examples/server/server.mjs [--port 8080] [--host 127.0.0.1] [--batching on|off] [--max-batch 64] [--max-delay-ms 0]';
+
+/** A mistake on the command line: the message and the usage, exit 2 (the catch at the bottom). */
+class UsageError extends Error {}
+
+/** A number flag's value: an integer in [min, max] or, with integer false, a finite number in it. */
+function numberFlag(values, name, { min, max = Infinity, integer = true }) {
+  const text = values[name];
+  const n = text.trim() === '' ? NaN : Number(text);
+  if (!(integer ? Number.isSafeInteger(n) : Number.isFinite(n)) || n < min || n > max) {
+    const range = max < Infinity ? `in [${min}, ${max}]` : `of at least ${min}`;
+    throw new UsageError(`--${name}: expected ${integer ? 'an integer' : 'a number'} ${range}, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
+
+// The command line is parsed here with node:util alone, not with the repository's bin/args.mjs, so
+// that a copy of this file runs with nothing but fastgru installed.
 function main() {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      batching: { type: 'string', default: 'on' },
-      'max-batch': { type: 'string', default: '64' },
-      'max-delay-ms': { type: 'string', default: '0' },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected 0..65535, got ${values.port}`);
-  if (values.batching !== 'on' && values.batching !== 'off') throw new Error(`--batching: expected on or off, got ${values.batching}`);
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string', default: '8080' },
+        host: { type: 'string', default: '127.0.0.1' },
+        batching: { type: 'string', default: 'on' },
+        'max-batch': { type: 'string', default: '64' },
+        'max-delay-ms': { type: 'string', default: '0' },
+      },
+    }));
+  } catch (error) {
+    // An unknown flag or one without its value (ERR_PARSE_ARGS_*) is a usage mistake, not a crash.
+    if (String(error?.code).startsWith('ERR_PARSE_ARGS_')) throw new UsageError(error.message);
+    throw error;
+  }
+  const port = numberFlag(values, 'port', { min: 0, max: 65535 });
+  if (values.batching !== 'on' && values.batching !== 'off') throw new UsageError(`--batching: expected on or off, got ${JSON.stringify(values.batching)}`);
+  if (values.host === '') throw new UsageError('--host: expected a host name or address, got ""');
   const server = createServer({
-    batching: values.batching === 'on', maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']),
+    batching: values.batching === 'on',
+    maxBatch: numberFlag(values, 'max-batch', { min: 1 }),
+    maxDelayMs: numberFlag(values, 'max-delay-ms', { min: 0, integer: false }),
   });
   server.listen(port, values.host, () => {
     const { port: bound } = server.address();
@@ -260,6 +293,7 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
     main();
   } catch (error) {
     console.error(`server.mjs: ${error.message}`);
+    if (error instanceof UsageError) console.error(USAGE);
     process.exit(2);
   }
 }
