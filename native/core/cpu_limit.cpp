@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #if defined(__linux__)
@@ -27,11 +26,18 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
+// Whitespace-separated words. No iostreams in the core: in a prebuild, with libstdc++ linked in,
+// they bring its locale machinery (the addon grew from 632 KiB to 1.8 MiB) and a GLIBC_2.33 fstat.
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
+  size_t i = 0;
+  for (;;) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f')) i++;
+    if (i == s.size()) return out;
+    const size_t start = i;
+    while (i < s.size() && !(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f')) i++;
+    out.push_back(s.substr(start, i - start));
+  }
 }
 
 // A whole decimal integer (an optional '-', digits, nothing else), or false.
@@ -54,11 +60,13 @@ int cpus_for(int64_t quota, int64_t period) {
 
 // The file's contents, or "" when it cannot be read (a missing quota file is no limit).
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  std::fclose(f);
+  return out;
 }
 
 // mountinfo escapes space, tab, newline and backslash in paths as \ooo.
