@@ -305,8 +305,9 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     if (!info[1].IsArray()) fail("ERR_ARGUMENT", "weights", "an array", describe(info[1]));
     Napi::Array list = info[1].As<Napi::Array>();
     const int64_t count = int64_t(c.num_layers) * c.num_directions;
-    if (int64_t(list.Length()) != count)
-      fail("ERR_SHAPE", "weights", std::to_string(count) + " layer-directions", std::to_string(list.Length()));
+    const uint32_t listed = list.Length();  // read once; the loop below goes to count
+    if (int64_t(listed) != count)
+      fail("ERR_SHAPE", "weights", std::to_string(count) + " layer-directions", std::to_string(listed));
     const int64_t H = c.hidden_size;
     // First every JS read (getters may run and detach buffers), then the pointers: no JS runs
     // between taking a pointer and packing.
@@ -513,15 +514,17 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const fastgru::GruConfig& c = model_->config();
-    // The masks' elements are read (getters may run) before any pointer is taken.
+    // The masks' elements are read (getters may run) before any pointer is taken, up to the length
+    // read once: a getter that shortens the array leaves the rest undefined, refused below.
     std::vector<Napi::Value> mask_values;
     const Napi::Value mv = info[6];
     if (!mv.IsNull() && !mv.IsUndefined()) {
       if (!mv.IsArray()) fail("ERR_ARGUMENT", "dropoutMasks", "an array of Float32Arrays", describe(mv));
       Napi::Array list = mv.As<Napi::Array>();
-      if (int64_t(list.Length()) != c.num_layers - 1)
-        fail("ERR_SHAPE", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks (numLayers - 1)", std::to_string(list.Length()));
-      for (uint32_t l = 0; l < list.Length(); l++) mask_values.push_back(list.Get(l));
+      const uint32_t listed = list.Length();
+      if (int64_t(listed) != c.num_layers - 1)
+        fail("ERR_SHAPE", "dropoutMasks", std::to_string(c.num_layers - 1) + " masks (numLayers - 1)", std::to_string(listed));
+      for (uint32_t l = 0; l < listed; l++) mask_values.push_back(list.Get(l));
     }
     // Checks the arguments and takes their pointers: once to size the results, and again after the
     // allocations, which run JS (a buffer may have been detached or replaced meanwhile).

@@ -494,6 +494,17 @@ async function reentrant(which) {
     Object.defineProperty(masks, 0, { enumerable: true, get: () => (moveAndFree(x), mask) });
     await must('forwardTrain: a getter of dropoutMasks[0] frees x', () => m.forwardTrain(x, bigT, 1, false, null, null, masks, 1),
       (r) => [sameBits(r.output, expected), 'forwardTrain must use the values x held when it was passed (or refuse the detached x)']);
+  } else if (which === 'masks-shrink') {
+    // forwardTrain: dropoutMasks[0]'s getter empties the array the addon is walking. Eight layers:
+    // seven masks expected, one read; the rest must be refused by name, not read past the list.
+    const c8 = config({ numLayers: 8 });
+    const m = new addon.Model(c8, weights(c8));
+    const n = T * B * H;
+    const masks = Array.from({ length: 7 }, (_, l) => fill(n, l).map((v) => (v > 0 ? 2 : 0)));
+    const first = masks[0];
+    Object.defineProperty(masks, 0, { enumerable: true, configurable: true, get: () => ((masks.length = 0), first) });
+    await bad('forwardTrain: a getter of dropoutMasks[0] empties dropoutMasks', 'dropoutMasks[1]',
+      () => m.forwardTrain(good().x, T, B, false, null, null, masks, 1));
   } else {
     throw new Error(`unknown reentrant case ${which}`);
   }
