@@ -135,4 +135,15 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
       expect(line, `${line.case}: ${line.detail}`).toMatchObject({ outcome: 'returned', ok: true });
     }
   });
+
+  // lengths over a SharedArrayBuffer that a worker keeps changing between a valid length and ones out
+  // of range: each call checks and uses one native copy, so it gives the valid lengths' result, bit
+  // for bit, or refuses lengths[k] by name (the schedule read past the checked values: SIGSEGV).
+  // (Some seconds each; under ASan on a busy machine, more than runNode's default allows.)
+  it.each(['forward', 'forwardTrain', 'forwardAsync'])('lengths changed by another thread during %s calls', async (which) => {
+    const r = await runNode([SCRIPT, 'shared-lengths', which], {}, 170_000);
+    const run: Run = { status: r.code, signal: r.signal, stderr: r.stderr, lines: parse(r.stdout) };
+    expectCleanExit(run, which);
+    expect(run.lines[0], `${run.lines[0]?.case}: ${run.lines[0]?.detail}`).toMatchObject({ outcome: 'returned', ok: true });
+  }, 180_000);
 });

@@ -218,6 +218,8 @@ struct Call {
   fastgru::SequenceBatch batch;
   fastgru::CallSizes sizes{};
   int threads = 1;
+  // The native copy of `lengths` that batch.lengths points at, shared by copies of the Call.
+  std::shared_ptr<const std::vector<int32_t>> lengths;
 };
 
 class TapeWrap;
@@ -261,6 +263,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
   Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;
+  // Checks x and h0 against the call's sizes and takes their pointers (again after anything that
+  // runs JS: a buffer may have been detached meanwhile).
+  static void take_inputs(const Napi::CallbackInfo& info, Call& call);
 
   napi_env env_;
   std::shared_ptr<const fastgru::Model> model_;
@@ -276,16 +281,25 @@ Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) con
   b.batch_first = to_bool(info[3], "batchFirst");
   const Napi::Value lv = info[5];
   if (!lv.IsNull() && !lv.IsUndefined()) {
-    ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "an Int32Array", "lengths", b.batch);
-    b.lengths = l.data;
+    // Copied, then checked (by check_batch), and only the copy used: another thread may be
+    // writing a SharedArrayBuffer under the array, and the schedule reads each length several times.
+    // An aligned int32 is read whole: any value copied is one some thread wrote, and it is checked.
+    const ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "an Int32Array", "lengths", b.batch);
+    auto copy = std::make_shared<std::vector<int32_t>>(l.length);
+    if (l.length) std::memcpy(copy->data(), l.data, l.length * sizeof(int32_t));
+    b.lengths = copy->data();
+    call.lengths = std::move(copy);
   }
   // Sizes (and lengths) are checked before any buffer length is compared against a product.
-  b.x = nullptr;
   call.sizes = fastgru::check_batch(c, b);
-  b.x = to_floats(info[0], "x", call.sizes.x).data;
-  b.h0 = to_floats_or_null(info[4], "h0", call.sizes.h).data;
+  take_inputs(info, call);
   call.threads = int(to_int(info[threads_at], "threads", 1, 1024));
   return call;
+}
+
+void ModelWrap::take_inputs(const Napi::CallbackInfo& info, Call& call) {
+  call.batch.x = to_floats(info[0], "x", call.sizes.x).data;
+  call.batch.h0 = to_floats_or_null(info[4], "h0", call.sizes.h).data;
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info), env_(info.Env()) {
@@ -358,10 +372,10 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const Call sizes = read_call(info, 6);
-    Napi::Float32Array output = new_floats(env, sizes.sizes.output);
-    Napi::Float32Array hidden = new_floats(env, sizes.sizes.h);
-    const Call call = read_call(info, 6);  // the allocations ran JS: take the pointers after them
+    Call call = read_call(info, 6);
+    Napi::Float32Array output = new_floats(env, call.sizes.output);
+    Napi::Float32Array hidden = new_floats(env, call.sizes.h);
+    take_inputs(info, call);  // the allocations ran JS: take the pointers after them
     model_->forward(call.batch, data_of(output), data_of(hidden), fastgru::default_pool(), call.threads);
     Napi::Object result = Napi::Object::New(env);
     result.Set("output", output);
@@ -379,13 +393,12 @@ class ForwardWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "fastgru.forwardAsync"), deferred_(Napi::Promise::Deferred::New(env)),
         model_(std::move(model)), owner_(Napi::Persistent(owner)), call_(call),
         aborted_flag_(std::make_shared<std::atomic<bool>>(false)) {
+    // (call_ shares the native copy of lengths that read_call made.)
     const fastgru::SequenceBatch& b = call.batch;
     x_.assign(b.x, b.x + call.sizes.x);
     if (b.h0) h0_.assign(b.h0, b.h0 + call.sizes.h);
-    if (b.lengths) lengths_.assign(b.lengths, b.lengths + b.batch);
     call_.batch.x = x_.data();
     call_.batch.h0 = b.h0 ? h0_.data() : nullptr;
-    call_.batch.lengths = b.lengths ? lengths_.data() : nullptr;
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     out_ = data_of(output);
@@ -451,7 +464,6 @@ class ForwardWorker : public Napi::AsyncWorker {
   Napi::ObjectReference owner_;  // the JS model, whose memory holds the packed weights
   Call call_;
   std::vector<float> x_, h0_;
-  std::vector<int32_t> lengths_;
   float* out_ = nullptr;
   float* hid_ = nullptr;
   Napi::Reference<Napi::Float32Array> output_, hidden_;
@@ -527,25 +539,26 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
       for (uint32_t l = 0; l < listed; l++) mask_values.push_back(list.Get(l));
     }
     // Checks the arguments and takes their pointers: once to size the results, and again after the
-    // allocations, which run JS (a buffer may have been detached or replaced meanwhile).
+    // allocations, which run JS (a buffer may have been detached or replaced meanwhile). The sizes
+    // and lengths are read once, in read_call.
     std::vector<const float*> masks;
-    auto read = [&]() {
-      const Call call = read_call(info, 7);
+    Call call = read_call(info, 7);
+    auto take_masks = [&]() {
       masks.clear();
       for (size_t l = 0; l < mask_values.size(); l++)
         masks.push_back(to_floats(mask_values[l], "dropoutMasks[" + std::to_string(l) + "]", call.sizes.output).data);
-      return call;
     };
-    const Call call = read();
+    take_masks();
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     const int64_t floats = model_->tape_floats(call.batch, !masks.empty());
     Napi::Float32Array memory = new_floats(env, floats);
-    const Call again = read();
+    take_inputs(info, call);
+    take_masks();
     fastgru::Arena arena(data_of(memory), floats);
     std::unique_ptr<fastgru::Tape> tape =
-        model_->forward_train(again.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
-                              fastgru::default_pool(), again.threads, &arena);
+        model_->forward_train(call.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
+                              fastgru::default_pool(), call.threads, &arena);
     Napi::Object tape_obj = tape_ctor_ref(env).New({});
     Napi::Array owned = Napi::Array::New(env, 2);
     owned.Set(uint32_t(0), memory);
@@ -555,6 +568,7 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
     kept.batch.x = nullptr;  // the tape holds its own copy; nothing points at the caller's buffers
     kept.batch.h0 = nullptr;
     kept.batch.lengths = nullptr;
+    kept.lengths = nullptr;
     TapeWrap::Unwrap(tape_obj)->set(model_, std::move(tape), kept);
     Napi::Object result = Napi::Object::New(env);
     result.Set("output", output);

@@ -139,7 +139,13 @@ async function must(name, fn, check) {
 }
 
 const bits = (a) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-const sameBits = (a, b) => a.length === b.length && bits(a).every((v, i) => v === bits(b)[i]);
+function sameBits(a, b) {
+  if (a.length !== b.length) return false;
+  const p = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const q = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false;
+  return true;
+}
 
 // ------------------------------------------------------------------------------------------------
 // Bad arguments
@@ -511,12 +517,100 @@ async function reentrant(which) {
   print({ case: 'end' });
 }
 
+// ------------------------------------------------------------------------------------------------
+// Lengths in a SharedArrayBuffer that another thread changes during the calls
+// ------------------------------------------------------------------------------------------------
+
+// The worker sets lengths[k] to each of `values` in turn, holding each for up to a millisecond
+// (about the time between a call's check and its use), and counts the changes in sync[1] until
+// sync[0] is set. The caller waits for a change before each call, so that calls meet every value
+// and the changes between, however busy the machine. Every call must then either give the result
+// of the valid lengths, bit for bit, or refuse lengths[k] by name: never use a value it did not
+// check. (forwardAsync was safe before: the core checks again the copy its worker made.)
+const FLIPPER = `
+const { workerData } = require('node:worker_threads');
+const { lengths, sync, k, values } = workerData;
+for (let i = 0; Atomics.load(sync, 0) === 0; i++) {
+  lengths[k] = values[i % values.length];
+  Atomics.add(sync, 1, 1);
+  Atomics.notify(sync, 1);
+  const until = performance.now() + Math.random();
+  while (performance.now() < until);
+}
+`;
+
+async function sharedLengths(which) {
+  const { Worker } = await import('node:worker_threads');
+  // Many sequences: checking them all, then sorting them, takes long enough that the worker's
+  // writes land in between. lengths[0] is checked first, and a changed value is one past steps by
+  // thousands (read as such, x is read far past its end) or negative.
+  const bigT = 2;
+  const bigB = 1 << 16;
+  // One layer, one direction: the calls stay cheap (under ASan too); the schedule is the same.
+  const c = config({ numLayers: 1 });
+  const m = new addon.Model(c, weights(c));
+  const x = fill(bigT * bigB * I, 7);
+  const valid = Int32Array.from({ length: bigB }, (_, i) => 1 + (i % bigT));
+  const k = 0;
+  const run = (lengths) => {
+    if (which === 'forward') return m.forward(x, bigT, bigB, false, null, lengths, 1);
+    if (which === 'forwardTrain') return m.forwardTrain(x, bigT, bigB, false, null, lengths, null, 1);
+    return m.forwardAsync(x, bigT, bigB, false, null, lengths, 1);
+  };
+  const reference = await run(valid);
+  const lengths = new Int32Array(new SharedArrayBuffer(4 * bigB));
+  lengths.set(valid);
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(FLIPPER, { eval: true, workerData: { lengths, sync, k, values: [valid[k], bigT + 5000, valid[k], -5000] } });
+  // The next change (a stalled worker only makes the wait end at its timeout).
+  const nextChange = () => Atomics.wait(sync, 1, Atomics.load(sync, 1), 100);
+  let results = 0;
+  let refused = 0;
+  let wrong = null;
+  const check = (r) => {
+    if (sameBits(r.output, reference.output) && sameBits(r.hidden, reference.hidden)) results++;
+    else wrong ??= 'a result that differs from the valid lengths\' result';
+  };
+  const refusedOk = (e) => {
+    if (e instanceof FastGruError && e.code === 'ERR_ARGUMENT' && String(e.message).startsWith(`lengths[${k}]: expected `)) refused++;
+    else wrong ??= `${e?.constructor?.name} ${e?.code} ${e?.message}`;
+  };
+  const rounds = which === 'forwardAsync' ? 25 : 100;
+  for (let i = 0; i < rounds; i++) {
+    if (which === 'forwardAsync') {
+      const pending = [];
+      for (let j = 0; j < 8; j++) {
+        nextChange();
+        try {
+          pending.push(run(lengths).then(check, refusedOk));
+        } catch (e) {
+          refusedOk(e);
+        }
+      }
+      await Promise.all(pending);
+    } else {
+      nextChange();
+      try {
+        check(run(lengths));
+      } catch (e) {
+        refusedOk(e);
+      }
+    }
+  }
+  Atomics.store(sync, 0, 1);
+  await worker.terminate();
+  print({ case: `${which}: lengths[${k}] flipped by a worker during the calls`, outcome: 'returned', ok: wrong === null,
+    detail: wrong ?? `${results} results equal to the valid lengths' result, ${refused} refusals of lengths[${k}]` });
+  print({ case: 'end' });
+}
+
 const mode = process.argv[2];
 if (mode === 'args') await args();
 else if (mode === 'edges') await edges();
 else if (mode === 'reentrant') await reentrant(process.argv[3]);
 else if (mode === 'confused') await confused(process.argv[3]);
 else if (mode === 'huge') await huge(process.argv[3]);
+else if (mode === 'shared-lengths') await sharedLengths(process.argv[3]);
 else {
   process.stderr.write(`addon-bad-calls.mjs: expected args, edges or reentrant <case>, got ${mode}\n`);
   process.exit(2);
