@@ -2,9 +2,12 @@
 // and never crashes the process: a bad call throws a JS error"). Every call runs in a child process
 // (test/workers/addon-bad-calls.mjs) so that a crash fails a test here instead of killing vitest.
 import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { backendInfo } from '../src/index.js';
-import { distWarning, ROOT, runNode } from './helpers/native.js';
+import { GRU, backendInfo } from '../src/index.js';
+import { distWarning, fromBase64, ROOT, runNode } from './helpers/native.js';
+
+const bitsOf = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 const native = backendInfo().backend === 'native';
 const SCRIPT = 'test/workers/addon-bad-calls.mjs';
@@ -136,6 +139,14 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
     }
   });
 
+  // A setter user code put on Array.prototype for an index the addon stored a tape's memory under:
+  // the tape's memory is out of user code's reach (moving it away freed what backward reads: SIGSEGV).
+  it.each(['tape-setter'])('a setter on a prototype frees what the addon stores (%s)', async (which) => {
+    const run = await runOne(['reentrant', which], ['--expose-gc']);
+    expectCleanExit(run, which);
+    expect(run.lines[0], `${run.lines[0]?.case}: ${run.lines[0]?.detail ?? run.lines[0]?.message}`).toMatchObject({ outcome: 'returned', ok: true });
+  });
+
   // lengths over a SharedArrayBuffer that a worker keeps changing between a valid length and ones out
   // of range: each call checks and uses one native copy, so it gives the valid lengths' result, bit
   // for bit, or refuses lengths[k] by name (the schedule read past the checked values: SIGSEGV).
@@ -146,4 +157,33 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
     expectCleanExit(run, which);
     expect(run.lines[0], `${run.lines[0]?.case}: ${run.lines[0]?.detail}`).toMatchObject({ outcome: 'returned', ok: true });
   }, 180_000);
+
+  // WeakMap.prototype.set replaced before fastgru is first imported: the addon ties memory to its
+  // owners without it, so the replacement never receives (and cannot detach) the packed weights,
+  // and the forward gives the bits of an unpatched process (it received them: SIGSEGV).
+  it('WeakMap.prototype.set replaced before the first import sees nothing of the addon', async () => {
+    // 60 MB of packed weights: freed, they go back to the OS, and a read of them faults.
+    const options = { inputSize: 4096, hiddenSize: 1024, backend: 'native' as const, seed: 3 };
+    const x = { data: new Float32Array(2 * 4096).map((_, i) => Math.sin(i)), shape: [2, 1, 4096] };
+    const script = `
+      const captured = [];
+      const set = WeakMap.prototype.set;
+      WeakMap.prototype.set = function (key, value) { captured.push(value); return set.call(this, key, value); };
+      const { GRU } = await import(${JSON.stringify(pathToFileURL(`${ROOT}dist/index.js`).href)});
+      const gru = new GRU(${JSON.stringify(options)});
+      const x = { data: new Float32Array(2 * 4096).map((_, i) => Math.sin(i)), shape: [2, 1, 4096] };
+      gru.forward(x);
+      const arrays = captured.flat().filter((v) => v instanceof Float32Array && v.buffer.byteLength > 0);
+      for (const a of arrays) structuredClone(a.buffer, { transfer: [a.buffer] });
+      for (let i = 0; i < 3; i++) globalThis.gc();
+      const r = gru.forward(x);
+      console.log(JSON.stringify({ captured: captured.length, backend: gru.backend, output: Buffer.from(r.output.data.buffer).toString('base64') }));
+    `;
+    const run = await runNode(['--expose-gc', '--input-type=module', '-e', script]);
+    expect({ code: run.code, signal: run.signal }, run.stderr.trim().split('\n').slice(0, 4).join(' | ')).toEqual({ code: 0, signal: null });
+    const reply = JSON.parse(run.stdout.trim()) as { captured: number; backend: string; output: string };
+    expect(reply).toMatchObject({ captured: 0, backend: 'native' });
+    const expected = new GRU(options).forward(x).output.data;
+    expect(bitsOf(fromBase64(reply.output))).toEqual(bitsOf(expected));
+  });
 });

@@ -33,7 +33,7 @@ Addon* addon_of(Napi::Env env);
 Napi::FunctionReference& make_error_ref(Napi::Env env);
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env);
 Napi::FunctionReference& allocate_ref(Napi::Env env);
-Napi::ObjectReference& keep_ref(Napi::Env env);
+Napi::FunctionReference& keep_ref(Napi::Env env);
 
 // Type tags: napi_unwrap trusts its caller, so every object is checked to be what it claims
 // (a Model's prototype can be set to Tape's, a getter can be called on the other class).
@@ -200,12 +200,24 @@ Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
   return floats;
 }
 
-// Ties `memory` to `owner`: it lives exactly as long as owner does (a WeakMap entry, out of the
-// callers' reach, so they cannot detach it while native code points into it).
-void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& memory) {
+// The keep stamp, compiled once per environment: `new Keep(owner, a, b)` adds the private
+// field #kept = [a, b] to owner (the base constructor returns owner as `this`). Nothing in it looks
+// up a global or a property user code can replace, and no reflection reaches a private field.
+const char kKeepSource[] = R"js((() => {
+  'use strict';
+  class Owner { constructor(owner) { return owner; } }
+  class Keep extends Owner {
+    #kept;
+    constructor(owner, a, b) { super(owner); this.#kept = [a, b]; }
+  }
+  return function keep(owner, a, b) { new Keep(owner, a, b); };
+})())js";
+
+// Ties `memory` (and `also`) to `owner`: they live exactly as long as owner does, out of the
+// callers' reach, so they cannot detach it while native code points into it.
+void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& memory, Napi::Value also = Napi::Value()) {
   if (keep_ref(env).IsEmpty()) throw Error("ERR_INTERNAL", "fastgru: internal error: the addon did not finish loading");
-  Napi::Object map = keep_ref(env).Value();
-  map.Get("set").As<Napi::Function>().Call(map, {owner, memory});
+  keep_ref(env).Call({owner, memory, also.IsEmpty() ? env.Null() : also});
 }
 
 float* data_of(Napi::Float32Array a) { return a.ElementLength() ? to_floats(a, "buffer", -1).data : nullptr; }
@@ -560,10 +572,7 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
         model_->forward_train(call.batch, masks.empty() ? nullptr : masks.data(), data_of(output), data_of(hidden),
                               fastgru::default_pool(), call.threads, &arena);
     Napi::Object tape_obj = tape_ctor_ref(env).New({});
-    Napi::Array owned = Napi::Array::New(env, 2);
-    owned.Set(uint32_t(0), memory);
-    owned.Set(uint32_t(1), info.This());
-    keep_alive(env, tape_obj, owned);
+    keep_alive(env, tape_obj, memory, info.This());
     Call kept = call;
     kept.batch.x = nullptr;  // the tape holds its own copy; nothing points at the caller's buffers
     kept.batch.h0 = nullptr;
@@ -738,8 +747,7 @@ class Addon : public Napi::Addon<Addon> {
     tape_ctor = Napi::Persistent(tape);
     exports.Set("Model", RequireNew<&Addon::model_ctor>(env, model, "Model"));
     exports.Set("Tape", RequireNew<&Addon::tape_ctor>(env, tape, "Tape"));
-    Napi::Function weak_map = env.Global().Get("WeakMap").As<Napi::Function>();
-    keep = Napi::Persistent(weak_map.New({}));
+    keep = Napi::Persistent(env.RunScript(kKeepSource).As<Napi::Function>());
     exports.Set("init", Napi::Function::New(env, JsInit, "init"));
     exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
     exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
@@ -765,7 +773,7 @@ class Addon : public Napi::Addon<Addon> {
   }
   Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
   Napi::FunctionReference allocate;    // (n) => Float32Array, handed over by init()
-  Napi::ObjectReference keep;          // a WeakMap: object -> the memory it keeps alive
+  Napi::FunctionReference keep;        // (owner, a, b): ties a and b to owner (keep_alive)
   Napi::FunctionReference model_ctor;
   Napi::FunctionReference tape_ctor;
 };
@@ -774,7 +782,7 @@ Addon* addon_of(Napi::Env env) { return env.GetInstanceData<Addon>(); }
 Napi::FunctionReference& make_error_ref(Napi::Env env) { return addon_of(env)->make_error; }
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env) { return addon_of(env)->tape_ctor; }
 Napi::FunctionReference& allocate_ref(Napi::Env env) { return addon_of(env)->allocate; }
-Napi::ObjectReference& keep_ref(Napi::Env env) { return addon_of(env)->keep; }
+Napi::FunctionReference& keep_ref(Napi::Env env) { return addon_of(env)->keep; }
 
 }  // namespace
 

@@ -511,6 +511,29 @@ async function reentrant(which) {
     Object.defineProperty(masks, 0, { enumerable: true, configurable: true, get: () => ((masks.length = 0), first) });
     await bad('forwardTrain: a getter of dropoutMasks[0] empties dropoutMasks', 'dropoutMasks[1]',
       () => m.forwardTrain(good().x, T, B, false, null, null, masks, 1));
+  } else if (which === 'tape-setter') {
+    // forwardTrain: a setter on Array.prototype index 0 sees whatever the addon stores at index 0 of
+    // a fresh array; it must never receive the tape's memory (moving that away would free what
+    // backward reads).
+    // 512 steps: the tape's copy of x alone is 8 MB, memory that goes back to the OS when freed.
+    const c5 = config({ inputSize: bigI, hiddenSize: 64, numLayers: 1 });
+    const m = new addon.Model(c5, weights(c5));
+    const steps = 512;
+    const xs = fill(steps * bigI, 9);
+    const dOut = fill(steps * 64, 5);
+    const expected = m.backward(m.forwardTrain(xs, steps, 1, false, null, null, null, 1).tape, dOut, null, 1);
+    Object.defineProperty(Array.prototype, 0, {
+      configurable: true,
+      set(v) {
+        if (v instanceof Float32Array && v.buffer.byteLength > 0) moveAndFree(v);
+        Object.defineProperty(this, 0, { value: v, enumerable: true, writable: true, configurable: true });
+      },
+    });
+    const run = m.forwardTrain(xs, steps, 1, false, null, null, null, 1);
+    delete Array.prototype[0];
+    await must('forwardTrain: an Array.prototype[0] setter frees what is stored at index 0; backward after it',
+      () => m.backward(run.tape, dOut, null, 1),
+      (r) => [sameBits(r.dInput, expected.dInput) && sameBits(r.grads[0].wHh, expected.grads[0].wHh), 'the same bits as without the setter']);
   } else {
     throw new Error(`unknown reentrant case ${which}`);
   }
