@@ -220,6 +220,13 @@ void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& mem
   keep_ref(env).Call({owner, memory, also.IsEmpty() ? env.Null() : also});
 }
 
+// obj[key] = value as an own data property: unlike a plain set, it runs no setter that
+// user code put on Object.prototype or Array.prototype (for an index, key is its string).
+void define(Napi::Object obj, const std::string& key, const Napi::Value& value) {
+  const auto attributes = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+  obj.DefineProperty(Napi::PropertyDescriptor::Value(Napi::String::New(obj.Env(), key), value, attributes));
+}
+
 float* data_of(Napi::Float32Array a) { return a.ElementLength() ? to_floats(a, "buffer", -1).data : nullptr; }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,8 +397,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
     take_inputs(info, call);  // the allocations ran JS: take the pointers after them
     model_->forward(call.batch, data_of(output), data_of(hidden), fastgru::default_pool(), call.threads);
     Napi::Object result = Napi::Object::New(env);
-    result.Set("output", output);
-    result.Set("hidden", hidden);
+    define(result, "output", output);
+    define(result, "hidden", hidden);
     return result;
   });
 }
@@ -431,7 +438,7 @@ class ForwardWorker : public Napi::AsyncWorker {
           return info.Env().Undefined();
         }, "abort", flag);
     abort.AddFinalizer([](Napi::Env, std::shared_ptr<std::atomic<bool>>* f) { delete f; }, flag);
-    promise.Set("abort", abort);
+    define(promise, "abort", abort);
     return promise;
   }
 
@@ -462,8 +469,8 @@ class ForwardWorker : public Napi::AsyncWorker {
       deferred_.Reject(make_js_error(env, code_, message_).Value());
     } else {
       Napi::Object result = Napi::Object::New(env);
-      result.Set("output", output_.Value());
-      result.Set("hidden", hidden_.Value());
+      define(result, "output", output_.Value());
+      define(result, "hidden", hidden_.Value());
       deferred_.Resolve(result);
     }
   }
@@ -580,9 +587,9 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
     kept.lengths = nullptr;
     TapeWrap::Unwrap(tape_obj)->set(model_, std::move(tape), kept);
     Napi::Object result = Napi::Object::New(env);
-    result.Set("output", output);
-    result.Set("hidden", hidden);
-    result.Set("tape", tape_obj);
+    define(result, "output", output);
+    define(result, "hidden", hidden);
+    define(result, "tape", tape_obj);
     return result;
   });
 }
@@ -610,36 +617,39 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
     Napi::Float32Array d_input = new_floats(env, call.sizes.x);
     Napi::Float32Array d_h0 = new_floats(env, call.sizes.h);
     Napi::Array grads = Napi::Array::New(env);
-    std::vector<fastgru::DirectionGradients> outs;
+    // Each direction's gradients: wIh, wHh and, with bias, bIh, bHh. Their pointers are taken after
+    // the last allocation (no JS runs between taking and using them).
+    std::vector<std::vector<Napi::Float32Array>> made;
     for (int k = 0; k < c.num_layers * D; k++) {
       const int64_t I = k < D ? c.input_size : D * H;
       Napi::Object g = Napi::Object::New(env);
-      Napi::Float32Array w_ih = new_floats(env, 3 * H * I), w_hh = new_floats(env, 3 * H * H);
-      fastgru::DirectionGradients o;
-      o.w_ih = w_ih.Data();
-      o.w_hh = w_hh.Data();
-      g.Set("wIh", w_ih);
-      g.Set("wHh", w_hh);
+      made.push_back({new_floats(env, 3 * H * I), new_floats(env, 3 * H * H)});
       if (c.bias) {
-        Napi::Float32Array b_ih = new_floats(env, 3 * H), b_hh = new_floats(env, 3 * H);
-        o.b_ih = b_ih.Data();
-        o.b_hh = b_hh.Data();
-        g.Set("bIh", b_ih);
-        g.Set("bHh", b_hh);
-      } else {
-        g.Set("bIh", env.Null());
-        g.Set("bHh", env.Null());
+        made.back().push_back(new_floats(env, 3 * H));
+        made.back().push_back(new_floats(env, 3 * H));
       }
-      grads.Set(uint32_t(k), g);
-      outs.push_back(o);
+      define(g, "wIh", made.back()[0]);
+      define(g, "wHh", made.back()[1]);
+      define(g, "bIh", c.bias ? Napi::Value(made.back()[2]) : env.Null());
+      define(g, "bHh", c.bias ? Napi::Value(made.back()[3]) : env.Null());
+      define(grads, std::to_string(k), g);
+    }
+    std::vector<fastgru::DirectionGradients> outs(made.size());
+    for (size_t k = 0; k < made.size(); k++) {
+      outs[k].w_ih = data_of(made[k][0]);
+      outs[k].w_hh = data_of(made[k][1]);
+      if (c.bias) {
+        outs[k].b_ih = data_of(made[k][2]);
+        outs[k].b_hh = data_of(made[k][3]);
+      }
     }
     const auto [d_out, d_hid] = upstream();
     model_->backward(*tw->tape(), d_out, d_hid, data_of(d_input), data_of(d_h0), outs, fastgru::default_pool(),
                      threads);
     Napi::Object result = Napi::Object::New(env);
-    result.Set("dInput", d_input);
-    result.Set("dH0", d_h0);
-    result.Set("grads", grads);
+    define(result, "dInput", d_input);
+    define(result, "dH0", d_h0);
+    define(result, "grads", grads);
     return result;
   });
 }

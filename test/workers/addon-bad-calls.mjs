@@ -511,6 +511,25 @@ async function reentrant(which) {
     Object.defineProperty(masks, 0, { enumerable: true, configurable: true, get: () => ((masks.length = 0), first) });
     await bad('forwardTrain: a getter of dropoutMasks[0] empties dropoutMasks', 'dropoutMasks[1]',
       () => m.forwardTrain(good().x, T, B, false, null, null, masks, 1));
+  } else if (which === 'grads-setter') {
+    // backward: a setter on Object.prototype for the key the gradients are stored under receives
+    // each fresh gradient buffer, moves it away and frees it; the addon must not write into it.
+    const c4 = config({ inputSize: bigI, hiddenSize: bigH, numLayers: 1 });
+    const m = new addon.Model(c4, weights(c4));
+    const expected = m.backward(m.forwardTrain(x1, 1, 1, false, null, null, null, 1).tape, fill(bigH, 5), null, 1);
+    const run = m.forwardTrain(x1, 1, 1, false, null, null, null, 1);
+    Object.defineProperty(Object.prototype, 'wIh', {
+      configurable: true,
+      set(v) {
+        moveAndFree(v);
+        Object.defineProperty(this, 'wIh', { value: v, enumerable: true, writable: true, configurable: true });
+      },
+    });
+    await must('backward: an Object.prototype setter for wIh frees each gradient as it is stored',
+      () => m.backward(run.tape, fill(bigH, 5), null, 1),
+      (r) => [r.grads[0].wIh.length === expected.grads[0].wIh.length && sameBits(r.grads[0].wIh, expected.grads[0].wIh) &&
+        sameBits(r.dInput, expected.dInput), 'gradients of their full length, the same bits as without the setter']);
+    delete Object.prototype.wIh;
   } else if (which === 'tape-setter') {
     // forwardTrain: a setter on Array.prototype index 0 sees whatever the addon stores at index 0 of
     // a fresh array; it must never receive the tape's memory (moving that away would free what
