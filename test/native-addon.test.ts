@@ -148,6 +148,16 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
     expect(run.lines[0], `${run.lines[0]?.case}: ${run.lines[0]?.detail ?? run.lines[0]?.message}`).toMatchObject({ outcome: 'returned', ok: true });
   });
 
+  // init() a second time, with an allocator that keeps its arrays: refused by name, and models keep
+  // getting memory from the first allocator (the second was taken, and moving its arrays away freed
+  // the packed weights: SIGSEGV).
+  it('a second init() is refused and cannot change the allocator', async () => {
+    const run = await runOne(['reentrant', 'second-init'], ['--expose-gc']);
+    expectCleanExit(run, 'second-init');
+    expectArgumentError(run.lines[0]);
+    expect(run.lines[1], `${run.lines[1]?.case}: ${run.lines[1]?.detail}`).toMatchObject({ outcome: 'returned', ok: true });
+  });
+
   // lengths over a SharedArrayBuffer that a worker keeps changing between a valid length and ones out
   // of range: each call checks and uses one native copy, so it gives the valid lengths' result, bit
   // for bit, or refuses lengths[k] by name (the schedule read past the checked values: SIGSEGV).
@@ -186,5 +196,22 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
     expect(reply).toMatchObject({ captured: 0, backend: 'native' });
     const expected = new GRU(options).forward(x).output.data;
     expect(bitsOf(fromBase64(reply.output))).toEqual(bitsOf(expected));
+  });
+
+  // require('fastgru') and import('fastgru') are one module, which initializes the addon once: both
+  // run on the native backend (a second init would be refused, and that copy would fall back to js).
+  it('require and import of fastgru in one process share one initialized addon', async () => {
+    const script = `
+      const cjs = require(${JSON.stringify(`${ROOT}dist/index.cjs`)});
+      import(${JSON.stringify(pathToFileURL(`${ROOT}dist/index.js`).href)}).then((esm) => {
+        const gru = new cjs.GRU({ inputSize: 3, hiddenSize: 4, seed: 1 });
+        const out = gru.forward({ data: new Float32Array(6).fill(0.5), shape: [2, 1, 3] }).output.data;
+        console.log(JSON.stringify({ same: cjs.GRU === esm.GRU, cjs: cjs.backendInfo().backend, esm: esm.backendInfo().backend,
+          backend: gru.backend, finite: out.length === 8 && out.every(Number.isFinite) }));
+      });
+    `;
+    const run = await runNode(['-e', script]);
+    expect({ code: run.code, signal: run.signal }, run.stderr.trim().split('\n').slice(0, 4).join(' | ')).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(run.stdout.trim())).toEqual({ same: true, cjs: 'native', esm: 'native', backend: 'native', finite: true });
   });
 });

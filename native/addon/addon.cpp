@@ -34,6 +34,7 @@ Napi::FunctionReference& make_error_ref(Napi::Env env);
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env);
 Napi::FunctionReference& allocate_ref(Napi::Env env);
 Napi::FunctionReference& keep_ref(Napi::Env env);
+bool& initialized_ref(Napi::Env env);
 
 // Type tags: napi_unwrap trusts its caller, so every object is checked to be what it claims
 // (a Model's prototype can be set to Tape's, a getter can be called on the other class).
@@ -664,8 +665,13 @@ Napi::Value JsInit(const Napi::CallbackInfo& info) {
     if (!info[0].IsFunction()) fail("ERR_ARGUMENT", "makeError", "a function (code, message) => Error", describe(info[0]));
     if (!info[1].IsUndefined() && !info[1].IsFunction())
       fail("ERR_ARGUMENT", "allocate", "a function (n) => Float32Array", describe(info[1]));
+    // Once: the memory of live models and tapes came from the first allocator.
+    if (initialized_ref(env))
+      fail("ERR_ARGUMENT", "init",
+           "one call per thread (the addon keeps the makeError and allocate it was given first)", "a second call");
     make_error_ref(env) = Napi::Persistent(info[0].As<Napi::Function>());
     if (info[1].IsFunction()) allocate_ref(env) = Napi::Persistent(info[1].As<Napi::Function>());
+    initialized_ref(env) = true;
     return env.Undefined();
   });
 }
@@ -783,6 +789,7 @@ class Addon : public Napi::Addon<Addon> {
   }
   Napi::FunctionReference make_error;  // (code, message) => Error, handed over once by init()
   Napi::FunctionReference allocate;    // (n) => Float32Array, handed over by init()
+  bool initialized = false;            // init() succeeded: a second call is refused
   Napi::FunctionReference keep;        // (owner, a, b): ties a and b to owner (keep_alive)
   Napi::FunctionReference model_ctor;
   Napi::FunctionReference tape_ctor;
@@ -793,6 +800,7 @@ Napi::FunctionReference& make_error_ref(Napi::Env env) { return addon_of(env)->m
 Napi::FunctionReference& tape_ctor_ref(Napi::Env env) { return addon_of(env)->tape_ctor; }
 Napi::FunctionReference& allocate_ref(Napi::Env env) { return addon_of(env)->allocate; }
 Napi::FunctionReference& keep_ref(Napi::Env env) { return addon_of(env)->keep; }
+bool& initialized_ref(Napi::Env env) { return addon_of(env)->initialized; }
 
 }  // namespace
 

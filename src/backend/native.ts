@@ -73,7 +73,8 @@ export interface Addon {
   /**
    * makeError builds the addon's errors; allocate makes every buffer it returns and the memory of
    * packed weights and tapes, so the garbage collector frees them (native memory would wait for
-   * finalizers, which run only when the event loop turns).
+   * finalizers, which run only when the event loop turns). Once per thread: a second call throws
+   * ERR_ARGUMENT naming init (the memory of live models came from the first allocator).
    */
   init(makeError: (code: string, message: string) => Error, allocate?: (n: number) => Float32Array): void;
   info(): AddonInfo;
@@ -149,6 +150,9 @@ export function loadNative(): NativeLoad {
     },
     loadFile: (path) => require(path) as Addon,
     start(addon) {
+      // Once per thread (the addon refuses a second init): `cached` makes this the only call, and
+      // require('fastgru') and import('fastgru') share this module. Another copy of fastgru loading
+      // the same addon file gets that refusal (an ArgumentError, final) as its reason.
       addon.init(makeError, allocate);
       info = addon.info(); // throws ERR_ISA for a FASTGRU_ISA this CPU cannot run
     },

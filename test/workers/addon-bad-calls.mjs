@@ -500,6 +500,30 @@ async function reentrant(which) {
     Object.defineProperty(masks, 0, { enumerable: true, get: () => (moveAndFree(x), mask) });
     await must('forwardTrain: a getter of dropoutMasks[0] frees x', () => m.forwardTrain(x, bigT, 1, false, null, null, masks, 1),
       (r) => [sameBits(r.output, expected), 'forwardTrain must use the values x held when it was passed (or refuse the detached x)']);
+  } else if (which === 'second-init') {
+    // init() again, with an allocator that keeps what it hands out: were it taken, a model's packed
+    // weights would be an array user code holds, and moving it away would free what forward reads.
+    const expected = new addon.Model(c, plain()).forward(x1, 1, 1, false, null, null, 1).output;
+    const kept = [];
+    const keeping = (n) => {
+      const a = new Float32Array(n);
+      kept.push(a);
+      return a;
+    };
+    let refusal = null;
+    try {
+      addon.init((code, message) => Object.assign(new Error(message), { code }), keeping);
+    } catch (e) {
+      refusal = e;
+    }
+    await bad('init: a second call with another allocator', 'init', () => {
+      if (refusal) throw refusal;
+    });
+    await must('init: after a second call, models still get memory from the first allocator', () => {
+      const m = new addon.Model(c, plain());
+      for (const a of kept) moveAndFree(a);
+      return m.forward(x1, 1, 1, false, null, null, 1).output;
+    }, (r) => [kept.length === 0 && sameBits(r, expected), `${kept.length} arrays from the second allocator`]);
   } else if (which === 'masks-shrink') {
     // forwardTrain: dropoutMasks[0]'s getter empties the array the addon is walking. Eight layers:
     // seven masks expected, one read; the rest must be refused by name, not read past the list.
