@@ -198,6 +198,36 @@ describe.skipIf(!native)('the addon called directly: crash candidates, each in i
     expect(bitsOf(fromBase64(reply.output))).toEqual(bitsOf(expected));
   });
 
+  // Float32Array replaced after fastgru was imported: the allocator the addon was given took the
+  // constructor at import, so the replacement never receives (and cannot keep) the packed weights
+  // of a repack (it received them, and moving them away freed what forward reads: SIGSEGV).
+  it('Float32Array replaced after the import never receives the addon\'s memory', async () => {
+    const script = `
+      const { GRU } = await import(${JSON.stringify(pathToFileURL(`${ROOT}dist/index.js`).href)});
+      const gru = new GRU({ inputSize: 4096, hiddenSize: 1024, backend: 'native', seed: 3 });
+      const x = { data: new Float32Array(2 * 4096).map((_, i) => Math.sin(i)), shape: [2, 1, 4096] };
+      const expected = gru.forward(x).output.data;
+      const kept = [];
+      globalThis.Float32Array = new Proxy(Float32Array, {
+        construct(target, args, newTarget) {
+          const a = Reflect.construct(target, args, newTarget);
+          kept.push(a);
+          return a;
+        },
+      });
+      gru.parametersChanged(); // the next forward packs the weights again, into fresh memory
+      gru.forward(x);
+      const received = kept.length;
+      for (const a of kept) if (a.buffer.byteLength > 0) structuredClone(a.buffer, { transfer: [a.buffer] });
+      for (let i = 0; i < 3; i++) globalThis.gc();
+      const r = gru.forward(x).output.data;
+      console.log(JSON.stringify({ received, same: r.length === expected.length && r.every((v, i) => Object.is(v, expected[i])) }));
+    `;
+    const run = await runNode(['--expose-gc', '--input-type=module', '-e', script]);
+    expect({ code: run.code, signal: run.signal }, run.stderr.trim().split('\n').slice(0, 4).join(' | ')).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(run.stdout.trim())).toEqual({ received: 0, same: true });
+  });
+
   // require('fastgru') and import('fastgru') are one module, which initializes the addon once: both
   // run on the native backend (a second init would be refused, and that copy would fall back to js).
   it('require and import of fastgru in one process share one initialized addon', async () => {

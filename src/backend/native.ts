@@ -96,10 +96,18 @@ const ERROR_CLASSES: Record<string, new (message: string) => FastGruError> = {
   ERR_OUT_OF_MEMORY: OutOfMemoryError,
 };
 
+/**
+ * Float32Array as it was when fastgru was imported. The allocator must hand out arrays nobody else
+ * holds (they become packed weights and tapes that native code reads): through the global looked up
+ * at call time, a Float32Array replaced later could keep them, and moving one away would free memory
+ * a model still reads.
+ */
+const NativeFloat32Array = Float32Array;
+
 /** The addon's allocator: a failed allocation is an OutOfMemoryError, not V8's RangeError. */
 function allocate(n: number): Float32Array {
   try {
-    return new Float32Array(n);
+    return new NativeFloat32Array(n);
   } catch (error) {
     throw memoryError(error);
   }
