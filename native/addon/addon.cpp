@@ -1,6 +1,31 @@
 // fastgru's N-API layer: converts and checks arguments, pins what async work reads, queues work,
 // and turns every C++ exception into a JS error with a stable code. It knows nothing of GEMM; the
 // core computes. Context-aware: all state lives in one per-environment AddonData.
+//
+// The rules of the boundary (design §5), which every function here keeps. A getter on an argument,
+// a setter on Object.prototype or another thread writing a SharedArrayBuffer must never make the
+// core touch memory it was not given:
+//  1. The addon copies what it checks. Every JS array's length is read once. The small inputs that
+//     steer indexing (sizes, `lengths`, the list of dropout masks) are copied into native memory,
+//     then validated, and only the copy is used. The large float inputs (x, h0, the masks' and the
+//     weights' contents, upstream gradients) are read in place: another thread changing them
+//     changes numbers, never which memory is touched. (forwardAsync copies x and h0 all the same,
+//     so that the caller may move its buffers away while the work runs.)
+//  2. No JavaScript that user code can replace runs between taking a data pointer and using it.
+//     Argument getters run first; pointers are taken, and checked again, after the last JS call.
+//     The JS the addon calls itself is fixed once: makeError and allocate from the one init(), its
+//     own class constructors and the keep stamp (3). Objects it hands back get own data properties
+//     (define), so no setter on Object.prototype or Array.prototype sees a buffer in the making.
+//  3. What the addon allocates lives exactly as long as its owner, tied without user-reachable JS:
+//     a private class field added by a function compiled here at load, from source that reads no
+//     global or prototype property (a WeakMap's set, looked up at call time, could be replaced and
+//     hand the memory to user code to detach). Not a Napi reference: that would be released by a
+//     finalizer, which Node runs only once the event loop turns (a synchronous training loop would
+//     keep every step's memory).
+//  4. init() runs once per environment (thread): a second call is refused, so the allocator cannot
+//     change under live models. The allocator must return fresh arrays nobody else holds (fastgru's
+//     does). fastgru loads the addon once per thread however it is loaded: require('fastgru') and
+//     import('fastgru') are one module.
 #include <napi.h>
 
 #include <cmath>
@@ -201,7 +226,7 @@ Napi::Float32Array new_floats(Napi::Env env, int64_t n) {
   return floats;
 }
 
-// The keep stamp, compiled once per environment: `new Keep(owner, a, b)` adds the private
+// The keep stamp (rule 3), compiled once per environment: `new Keep(owner, a, b)` adds the private
 // field #kept = [a, b] to owner (the base constructor returns owner as `this`). Nothing in it looks
 // up a global or a property user code can replace, and no reflection reaches a private field.
 const char kKeepSource[] = R"js((() => {
@@ -221,7 +246,7 @@ void keep_alive(Napi::Env env, const Napi::Object& owner, const Napi::Value& mem
   keep_ref(env).Call({owner, memory, also.IsEmpty() ? env.Null() : also});
 }
 
-// obj[key] = value as an own data property: unlike a plain set, it runs no setter that
+// obj[key] = value as an own data property (rule 2): unlike a plain set, it runs no setter that
 // user code put on Object.prototype or Array.prototype (for an index, key is its string).
 void define(Napi::Object obj, const std::string& key, const Napi::Value& value) {
   const auto attributes = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
@@ -238,7 +263,7 @@ struct Call {
   fastgru::SequenceBatch batch;
   fastgru::CallSizes sizes{};
   int threads = 1;
-  // The native copy of `lengths` that batch.lengths points at, shared by copies of the Call.
+  // The native copy of `lengths` that batch.lengths points at (rule 1), shared by copies of the Call.
   std::shared_ptr<const std::vector<int32_t>> lengths;
 };
 
@@ -301,7 +326,7 @@ Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) con
   b.batch_first = to_bool(info[3], "batchFirst");
   const Napi::Value lv = info[5];
   if (!lv.IsNull() && !lv.IsUndefined()) {
-    // Copied, then checked (by check_batch), and only the copy used: another thread may be
+    // Copied, then checked (by check_batch), and only the copy used (rule 1): another thread may be
     // writing a SharedArrayBuffer under the array, and the schedule reads each length several times.
     // An aligned int32 is read whole: any value copied is one some thread wrote, and it is checked.
     const ArrayArg<int32_t> l = to_array<int32_t>(lv, napi_int32_array, "an Int32Array", "lengths", b.batch);
@@ -339,7 +364,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     if (!info[1].IsArray()) fail("ERR_ARGUMENT", "weights", "an array", describe(info[1]));
     Napi::Array list = info[1].As<Napi::Array>();
     const int64_t count = int64_t(c.num_layers) * c.num_directions;
-    const uint32_t listed = list.Length();  // read once; the loop below goes to count
+    const uint32_t listed = list.Length();  // read once (rule 1); the loop below goes to count
     if (int64_t(listed) != count)
       fail("ERR_SHAPE", "weights", std::to_string(count) + " layer-directions", std::to_string(listed));
     const int64_t H = c.hidden_size;
@@ -547,7 +572,7 @@ Napi::Value ModelWrap::ForwardTrain(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const fastgru::GruConfig& c = model_->config();
     // The masks' elements are read (getters may run) before any pointer is taken, up to the length
-    // read once: a getter that shortens the array leaves the rest undefined, refused below.
+    // read once (rule 1): a getter that shortens the array leaves the rest undefined, refused below.
     std::vector<Napi::Value> mask_values;
     const Napi::Value mv = info[6];
     if (!mv.IsNull() && !mv.IsUndefined()) {
@@ -619,7 +644,7 @@ Napi::Value ModelWrap::Backward(const Napi::CallbackInfo& info) {
     Napi::Float32Array d_h0 = new_floats(env, call.sizes.h);
     Napi::Array grads = Napi::Array::New(env);
     // Each direction's gradients: wIh, wHh and, with bias, bIh, bHh. Their pointers are taken after
-    // the last allocation (no JS runs between taking and using them).
+    // the last allocation (rule 2).
     std::vector<std::vector<Napi::Float32Array>> made;
     for (int k = 0; k < c.num_layers * D; k++) {
       const int64_t I = k < D ? c.input_size : D * H;
@@ -665,7 +690,7 @@ Napi::Value JsInit(const Napi::CallbackInfo& info) {
     if (!info[0].IsFunction()) fail("ERR_ARGUMENT", "makeError", "a function (code, message) => Error", describe(info[0]));
     if (!info[1].IsUndefined() && !info[1].IsFunction())
       fail("ERR_ARGUMENT", "allocate", "a function (n) => Float32Array", describe(info[1]));
-    // Once: the memory of live models and tapes came from the first allocator.
+    // Once (rule 4): the memory of live models and tapes came from the first allocator.
     if (initialized_ref(env))
       fail("ERR_ARGUMENT", "init",
            "one call per thread (the addon keeps the makeError and allocate it was given first)", "a second call");
