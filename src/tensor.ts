@@ -76,7 +76,9 @@ function flattenInto(
     const expected = `an array of length ${shape[depth]} (the nested array must be rectangular, shape ${formatShape(shape)})`;
     throw argError(ShapeError, path, expected, value);
   }
-  for (let i = 0; i < value.length; i++) {
+  // The checked length, not value.length again: a getter of an element may shrink the array, which
+  // would end the loop early and leave the rest of `out` zeros under the shape already inferred.
+  for (let i = 0; i < shape[depth]; i++) {
     offset = flattenInto(value[i], shape, depth + 1, out, offset, `${path}[${i}]`);
   }
   return offset;

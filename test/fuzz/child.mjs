@@ -21,8 +21,9 @@ import serve from './props-serve.mjs';
 import train from './props-train.mjs';
 import io from './props-io.mjs';
 import addonProps from './props-addon.mjs';
+import hardening from './props-hardening.mjs';
 
-const ALL = [...gru, ...serve, ...train, ...io, ...addonProps];
+const ALL = [...gru, ...serve, ...train, ...io, ...addonProps, ...hardening];
 
 const { values: opts } = parseArgs({
   options: {
