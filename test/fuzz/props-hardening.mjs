@@ -501,8 +501,9 @@ const fileWrites = {
       } else if (!r.ok) {
         if (r.error?.kind) throw r.error;
         checkApiError(r.error, ['tensors', 'path'], what);
-        if (s.swap === 'none' || s.swap === 'file' || s.swap === 'link' || s.swap === 'fifo' || s.swap === 'remove') {
-          // Only a detached tensor, a removed temporary file or a directory in the way may fail it.
+        if (s.swap === 'none' || s.swap === 'file' || s.swap === 'remove' || ((s.swap === 'link' || s.swap === 'fifo') && r.error.message.startsWith('tensors'))) {
+          // Only a detached tensor, a removed temporary file, a directory in the way, or a link or
+          // FIFO there before the writer's own lstat (the writers refuse them by design) may fail it.
           fail('wrong-acceptance', `${what}: rejected with ${show(r.error)}`);
         }
         const st = lstatSync(path, { throwIfNoEntry: false }) ?? null;
