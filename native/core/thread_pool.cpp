@@ -100,11 +100,41 @@ void SpinBarrier::wait() {
 
 Phases::Phases(int members, int64_t phases)
     : members_(size_t(members)),
-      phases_(std::max<int64_t>(phases, 1)),
-      shares_(new std::atomic<uint64_t>[size_t(std::max<int64_t>(phases, 1) * members)]),
-      done_(new std::atomic<int>[size_t(std::max<int64_t>(phases, 1))]) {
-  for (int64_t i = 0; i < std::max<int64_t>(phases, 1) * members; i++) shares_[size_t(i)].store(0, std::memory_order_relaxed);
-  for (int64_t i = 0; i < std::max<int64_t>(phases, 1); i++) done_[size_t(i)].store(0, std::memory_order_relaxed);
+      slots_(std::min(std::max<int64_t>(phases, 1), 2 * kEpoch)),
+      wraps_(phases > 2 * kEpoch),
+      shares_(new std::atomic<uint64_t>[size_t(slots_ * members)]),
+      done_(new std::atomic<int>[size_t(slots_)]) {
+  for (int64_t i = 0; i < slots_ * members; i++) shares_[size_t(i)].store(0, std::memory_order_relaxed);
+  for (int64_t i = 0; i < slots_; i++) done_[size_t(i)].store(0, std::memory_order_relaxed);
+  for (int h = 0; h < 2; h++) {
+    passed_[h].store(0, std::memory_order_relaxed);
+    ready_[h].store(h, std::memory_order_relaxed);  // epochs 0 and 1 find their halves cleared
+  }
+}
+
+int64_t Phases::bytes_for(int members, int64_t phases) {
+  const int64_t slots = std::min(std::max<int64_t>(phases, 1), 2 * kEpoch);
+  return slots * (8 * int64_t(members) + 4) + int64_t(sizeof(Member)) * members;
+}
+
+int64_t Phases::bytes() const { return bytes_for(int(members_.size()), slots_); }
+
+void Phases::enter_epoch(const Team& team, int64_t epoch) {
+  // This member has waited for the last phase of epoch - 1 and touches none of its slots again.
+  // The last of the team to get here clears that half of the table for epoch + 1. (The team may be
+  // smaller than the table's members: a busy pool runs a job alone.)
+  const int half = int((epoch - 1) % 2);
+  if (passed_[half].fetch_add(1, std::memory_order_acq_rel) + 1 == team.size()) {
+    const int64_t first = half * kEpoch;
+    for (int m = 0; m < team.size(); m++)
+      for (int64_t i = 0; i < kEpoch; i++) shares_[size_t(m * slots_ + first + i)].store(0, std::memory_order_relaxed);
+    for (int64_t i = 0; i < kEpoch; i++) done_[size_t(first + i)].store(0, std::memory_order_relaxed);
+    passed_[half].store(0, std::memory_order_relaxed);
+    ready_[half].store(epoch + 1, std::memory_order_release);
+  }
+  // This epoch's half was cleared by the last member to finish epoch - 2.
+  std::atomic<int64_t>& ready = ready_[epoch % 2];
+  spin_until([&] { return ready.load(std::memory_order_acquire) >= epoch; });
 }
 
 int Phases::claim(std::atomic<uint64_t>& share, int begin, int end, bool front) {
@@ -125,7 +155,7 @@ int Phases::claim(std::atomic<uint64_t>& share, int begin, int end, bool front) 
 }
 
 void Phases::wait_complete(int64_t phase, int chunks) {
-  std::atomic<int>& done = done_[size_t(phase)];
+  std::atomic<int>& done = done_[size_t(slot_of(phase))];
   spin_until([&] { return done.load(std::memory_order_acquire) >= chunks; });
 }
 
@@ -142,27 +172,39 @@ bool Handoff::offer(const Item& item) {
   return true;
 }
 
-bool Handoff::next(Item* item) {
+void Handoff::begin_use(int64_t use) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (use > use_.load(std::memory_order_relaxed)) use_.store(use, std::memory_order_release);
+}
+
+bool Handoff::next(Item* item, int64_t use) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (use_.load(std::memory_order_relaxed) != use) return false;
     idle_.fetch_add(1, std::memory_order_relaxed);
   }
   bool got = false;
   // An item is taken under the lock, which also ends the member's idleness: a busy member never
   // counts a waiting member that has already been served. (An offer can still outlive every other
   // helper, when they leave between the check and the offer; its maker then takes it in run().)
+  // Items are offered under the lock after their use began: one seen here with use_ unchanged is
+  // of this use.
   auto take = [&] {
     if (pending_.load(std::memory_order_acquire) == 0) return false;
     std::lock_guard<std::mutex> lock(mutex_);
     const int pending = pending_.load(std::memory_order_relaxed);
-    if (pending == 0) return false;
+    if (pending == 0 || use_.load(std::memory_order_relaxed) != use) return false;
     *item = slots_[pending - 1];
     pending_.store(pending - 1, std::memory_order_relaxed);
     idle_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   };
-  // An offered item counts as running, so none is left when nothing runs.
-  spin_until([&] { return (got = take()) || running_.load(std::memory_order_acquire) == 0; });
+  // An offered item counts as running, so none is left when nothing runs. A later use begun
+  // means this one's rows are all done (the phases after it began).
+  spin_until([&] {
+    return (got = take()) || running_.load(std::memory_order_acquire) == 0 ||
+           use_.load(std::memory_order_acquire) != use;
+  });
   if (!got) {
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.fetch_sub(1, std::memory_order_relaxed);

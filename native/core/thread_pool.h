@@ -56,30 +56,47 @@ class Team {
 // not scheduled yet, or has descheduled, holds nobody up unless it is in the middle of a chunk:
 // the others do its share. Results never depend on who computed a chunk.
 //
+// The table of shares holds at most 2 * kEpoch phases, whatever the job's length (a time loop
+// runs a phase or two per step: a table of every phase of a million steps would be far larger
+// than the data). Phases are grouped in epochs of kEpoch; epoch e uses half e % 2 of the table,
+// which the last member to finish epoch e - 2 clears. So a member enters epoch e only once every
+// member has entered epoch e - 1: a member descheduled for over kEpoch phases holds the others
+// up there, and nowhere else.
+//
 // Every member must call run() for the same phases, in order, with the same chunk counts.
 // Allocated before the parallel region; nothing is allocated in run().
 class Phases {
  public:
+  static constexpr int64_t kEpoch = 1024;
+
+  // `phases`: at most how many phases the job runs (the table is sized for the smaller of that
+  // and 2 * kEpoch).
   Phases(int members, int64_t phases);
+  // The bytes of its table: slots * (8 * members + 4) for the shares and completion counts, and
+  // a cache line per member. slots = min(max(phases, 1), 2 * kEpoch).
+  int64_t bytes() const;
+  static int64_t bytes_for(int members, int64_t phases);
 
   template <class Work>
   void run(const Team& team, int chunks, Work work) {
     Member& me = members_[size_t(team.id())];
     const int64_t p = me.phase++;
     if (p > 0) wait_complete(p - 1, me.last_chunks);
+    if (wraps_ && p > 0 && p % kEpoch == 0) enter_epoch(team, p / kEpoch);
     me.last_chunks = chunks;
     if (chunks <= 0) return;
+    const int64_t slot = slot_of(p);
     const int n = team.size();
     int done = 0;
     for (int k = 0; k < n; k++) {
       const int owner = (team.id() + k) % n;
       const int begin = int(int64_t(chunks) * owner / n), end = int(int64_t(chunks) * (owner + 1) / n);
-      std::atomic<uint64_t>& share = shares_[size_t(owner * phases_ + p)];
+      std::atomic<uint64_t>& share = shares_[size_t(owner * slots_ + slot)];
       for (int c; (c = claim(share, begin, end, k == 0)) >= 0; done++) work(c);
     }
     // One count per member and phase, after all its chunks: the phase is complete when the counts
     // add up to `chunks` (a member that took nothing adds nothing).
-    if (done) done_[size_t(p)].fetch_add(done, std::memory_order_acq_rel);
+    if (done) done_[size_t(slot)].fetch_add(done, std::memory_order_acq_rel);
   }
 
   // Waits until every phase run so far is complete (before reading what they wrote).
@@ -94,14 +111,21 @@ class Phases {
     int last_chunks = 0;
   };
   static int claim(std::atomic<uint64_t>& share, int begin, int end, bool front);
+  int64_t slot_of(int64_t phase) const { return wraps_ ? phase % slots_ : phase; }
   void wait_complete(int64_t phase, int chunks);
+  // At the first phase of epoch e >= 1, once the member has waited for epoch e - 1's last phase.
+  void enter_epoch(const Team& team, int64_t epoch);
 
   std::vector<Member> members_;
-  int64_t phases_;
-  // [member][phase]: 1 << 63 | front << 32 | back. Member-major, so the members' claims in one
+  int64_t slots_;
+  bool wraps_;
+  // [member][slot]: 1 << 63 | front << 32 | back. Member-major, so the members' claims in one
   // phase touch different cache lines.
   std::unique_ptr<std::atomic<uint64_t>[]> shares_;
-  std::unique_ptr<std::atomic<int>[]> done_;          // [phase]: chunks completed
+  std::unique_ptr<std::atomic<int>[]> done_;          // [slot]: chunks completed
+  // Per half of the table: members that have finished its epoch, and the epoch it is cleared for.
+  std::atomic<int> passed_[2];
+  std::atomic<int64_t> ready_[2];
 };
 
 // Rows of a time loop passed from a busy member to one that has run out of work. Sequences never
@@ -109,8 +133,9 @@ class Phases {
 // back part of them to an idle member, and both run to the end: on a shared machine, where one
 // core is often slowed for a while (another tenant on its sibling hyperthread), the team then
 // finishes with the average of the members' speeds rather than the slowest. Results never depend
-// on who ran a row. One Handoff serves one phase: reused, a member still leaving an earlier
-// phase's run() could take rows of the next.
+// on who ran a row. A Handoff serves one phase per `use`, numbered upwards: a member still leaving
+// an earlier use's run() (descheduled there while the others went on) takes no rows of a later
+// one, and leaves as soon as it begins.
 class Handoff {
  public:
   struct Item {
@@ -123,15 +148,18 @@ class Handoff {
   // One phase of `phases` over the row groups [cuts[g], cuts[g + 1]), each run by
   // run({cuts[g], cuts[g + 1], first_step}); then the member runs rows offered by others until no
   // item is running. Every member calls it; when it returns, every row of the phase is done.
+  // `use` is greater than every earlier use of this Handoff.
   template <class Run>
-  void run(Phases& phases, const Team& team, const std::vector<int64_t>& cuts, int64_t first_step, Run run) {
+  void run(Phases& phases, const Team& team, const std::vector<int64_t>& cuts, int64_t first_step, Run run,
+           int64_t use = 0) {
+    begin_use(use);
     phases.run(team, int(cuts.size()) - 1, [&](int g) {
       running_.fetch_add(1, std::memory_order_relaxed);
       run(Item{cuts[size_t(g)], cuts[size_t(g) + 1], first_step});
       running_.fetch_sub(1, std::memory_order_release);
     });
     Item item;
-    while (next(&item)) {
+    while (next(&item, use)) {
       run(item);
       running_.fetch_sub(1, std::memory_order_release);
     }
@@ -153,8 +181,9 @@ class Handoff {
  private:
   // Offers an item; true when a waiting member will run it (the caller then stops before item.r0).
   bool offer(const Item& item);
-  // Waits for an offered item (true) or until no item runs (false).
-  bool next(Item* item);
+  // Waits for an offered item (true) or until no item runs or a later use has begun (false).
+  bool next(Item* item, int64_t use);
+  void begin_use(int64_t use);
 
   static constexpr int kSlots = 64;
   std::mutex mutex_;
@@ -162,6 +191,7 @@ class Handoff {
   std::atomic<int> pending_{0};  // items in slots_
   std::atomic<int> running_{0};  // items started (or offered) and not finished
   std::atomic<int> idle_{0};     // members waiting in run() without an item
+  std::atomic<int64_t> use_{0};  // the latest use begun; raised under mutex_, as items are offered
   static std::atomic<int64_t> given_;
 };
 

@@ -238,6 +238,113 @@ int main() {
                 (long long)steps, (long long)given);
   }
 
+  // Phases over more phases than its table holds (2 * kEpoch slots, reused epoch after epoch): every
+  // chunk of every phase runs exactly once, and only after the phase before it is complete. One
+  // member sleeps now and then, so the others run ahead (and wait at an epoch for it); a team
+  // smaller than the table's members (a busy pool runs a job alone) must not wait for the missing.
+  for (int members = 1; members <= 4; members++)
+    for (bool alone : {false, true}) {
+      if (members == 1 && alone) continue;
+      ThreadPool pool;
+      const int64_t count = 3 * 2 * Phases::kEpoch + 37;
+      auto chunks_of = [](int64_t p) { return int(p % 7 == 0 ? 0 : 1 + p % 5); };
+      std::vector<int64_t> first(size_t(count) + 1);
+      for (int64_t p = 0; p < count; p++) first[size_t(p) + 1] = first[size_t(p)] + chunks_of(p);
+      std::vector<std::atomic<int>> ran(size_t(first.back()));
+      for (auto& r : ran) r = 0;
+      std::atomic<int64_t> early{0};
+      Phases phases(members, count);
+      auto body = [&](const Team& team) {
+        for (int64_t p = 0; p < count; p++) {
+          if (team.id() == 1 && p % 1500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+          phases.run(team, chunks_of(p), [&](int c) {
+            // The last non-empty phase before p must be complete.
+            for (int64_t q = p - 1; q >= 0; q--) {
+              if (chunks_of(q) == 0) continue;
+              for (int64_t i = first[size_t(q)]; i < first[size_t(q) + 1]; i++) early += ran[size_t(i)] != 1;
+              break;
+            }
+            ran[size_t(first[size_t(p)] + c)]++;
+          });
+        }
+        phases.finish(team);
+      };
+      if (alone) {
+        SpinBarrier barrier;
+        body(Team(0, 1, &barrier));
+      } else {
+        pool.run(members, body);
+      }
+      int64_t wrong = 0;
+      for (auto& r : ran) wrong += r != 1;
+      EXPECT(wrong == 0 && early == 0, "phases, %d members%s: %lld chunks not run exactly once, %lld run early", members,
+             alone ? " (team of 1)" : "", (long long)wrong, (long long)early.load());
+      std::printf("%s phases: %lld phases on a table of %lld slots, %d members%s: every chunk once, in phase order\n",
+                  wrong == 0 && early == 0 ? "ok  " : "FAIL", (long long)count, (long long)(2 * Phases::kEpoch), members,
+                  alone ? ", run by a team of 1" : "");
+    }
+  // The table's bytes: one slot per phase up to 2 * kEpoch, whatever the job's length.
+  {
+    const int64_t line = 64;
+    EXPECT(Phases(2, 10).bytes() == 10 * (16 + 4) + 2 * line, "Phases(2, 10).bytes() = %lld",
+           (long long)Phases(2, 10).bytes());
+    EXPECT(Phases(3, int64_t(1) << 40).bytes() == 2 * Phases::kEpoch * (24 + 4) + 3 * line,
+           "Phases(3, 2^40).bytes() = %lld", (long long)Phases(3, int64_t(1) << 40).bytes());
+    EXPECT(Phases::bytes_for(3, 0) == 28 + 3 * line, "Phases::bytes_for(3, 0) = %lld", (long long)Phases::bytes_for(3, 0));
+    std::printf("ok   phases: the table takes slots x (8 x members + 4) bytes, at most %lld slots\n",
+                (long long)(2 * Phases::kEpoch));
+  }
+
+  // One Handoff reused phase after phase (the GRU's windows): uses numbered upwards, the member
+  // that runs group 0 slow in each. Every row runs every step of every use exactly once, in order.
+  for (int threads = 2; threads <= 4; threads++) {
+    ThreadPool pool;
+    const int64_t rows = 40, steps = 12, uses = 25;
+    std::vector<std::atomic<int64_t>> next(static_cast<size_t>(rows));
+    for (auto& n : next) n = 0;
+    std::atomic<int> disorder{0};
+    const int64_t given0 = Handoff::given_total();
+    Phases phases(threads, uses);
+    Handoff handoff;
+    std::vector<int64_t> cuts{0};
+    for (int g = 1; g < threads; g++) cuts.push_back(rows * g / threads / 4 * 4);
+    cuts.push_back(rows);
+    auto body = [&](const Team& team) {
+      for (int64_t u = 0; u < uses; u++) {
+        const int64_t s0 = u * steps, s1 = s0 + steps;
+        bool slow = false;
+        auto run_rows = [&](const Handoff::Item& item) {
+          int64_t r1 = item.r1;
+          for (int64_t s = item.step; s < s1; s++) {
+            for (int64_t r = item.r0; r < r1; r++) {
+              int64_t expected = s;
+              if (!next[size_t(r)].compare_exchange_strong(expected, s + 1)) disorder++;
+            }
+            if (slow) std::this_thread::sleep_for(std::chrono::microseconds(100));
+            if (s + 1 < s1) r1 = handoff.give_half(item.r0, r1, rows, s + 1, 4);
+          }
+        };
+        handoff.run(phases, team, cuts, s0, [&](const Handoff::Item& item) {
+          slow = item.r0 == 0 && item.step == s0;
+          run_rows(item);
+          slow = false;
+        }, u);
+      }
+      phases.finish(team);
+    };
+    pool.run(threads, body);
+    int64_t unfinished = 0;
+    for (auto& n : next) unfinished += n != steps * uses;
+    const int64_t given = Handoff::given_total() - given0;
+    EXPECT(disorder == 0 && unfinished == 0 && given > 0,
+           "handoff reused %lld times with %d threads: %d steps out of order, %lld rows unfinished, %lld items given",
+           (long long)uses, threads, disorder.load(), (long long)unfinished, (long long)given);
+    std::printf("%s handoff reused for %lld phases with %d threads: every row runs every step once, in order; %lld "
+                "items given\n",
+                disorder == 0 && unfinished == 0 && given > 0 ? "ok  " : "FAIL", (long long)uses, threads,
+                (long long)given);
+  }
+
   // default_threads(): FASTGRU_THREADS when a positive integer (up to the cap), else the cores this
   // process may use (the cap).
   {
