@@ -267,6 +267,25 @@ void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, i
   }
 }
 
+void gemm_general_packed_range(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k0, int64_t k1,
+                               const float* a, int64_t a_rs, int64_t a_cs, const float* b_packed, float* c,
+                               int64_t ldc, GemmWorkspace& ws) {
+  if (m1 <= m0) return;
+  const int pw = kt.panel_width();
+  const int panels = kt.panels_for(n);
+  if (k1 <= k0) {
+    if (k0 == 0)
+      for (int64_t i = m0; i < m1; i++) std::memset(c + i * ldc, 0, sizeof(float) * panels * pw);
+    return;
+  }
+  // general_block loads C for every block but the sum's first (kb > 0), as one call over all rows.
+  for (int64_t kb = k0; kb < k1; kb += kKC) {
+    const int kc = int(std::min<int64_t>(kKC, k1 - kb));
+    general_block(kt, m0, m1, kb, kc, a, a_rs, a_cs, block_view(kt, n, kc, b_packed + (kb - k0) * panels * pw), c,
+                  ldc, ws);
+  }
+}
+
 void gemm_general(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k, const float* a, int64_t a_rs,
                   int64_t a_cs, const Rows& b, float* c, int64_t ldc, GemmWorkspace& ws) {
   if (m1 <= m0) return;

@@ -139,6 +139,14 @@ void gemm_general_packed(const KernelTable& kt, int64_t m0, int64_t m1, int n, i
 void matmul(const KernelTable& kt, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
             const float* b, int64_t b_rs, int64_t b_cs, float* c, bool accumulate);
 
+// gemm_general_packed over rows [k0, k1) of the sum only (k0 a multiple of kKC), with B packed by
+// pack_rows from row k0 on: C is overwritten when k0 is 0 and accumulated otherwise, so calls over
+// consecutive ranges give C the bits of one call over all of them. For weight gradients whose B
+// is packed a window of rows at a time.
+void gemm_general_packed_range(const KernelTable& kt, int64_t m0, int64_t m1, int n, int64_t k0, int64_t k1,
+                               const float* a, int64_t a_rs, int64_t a_cs, const float* b_packed, float* c,
+                               int64_t ldc, GemmWorkspace& ws);
+
 // Workspace floats gemm_general needs for n columns.
 int64_t gemm_general_a_floats();
 int64_t gemm_general_b_floats(const KernelTable& kt, int n);

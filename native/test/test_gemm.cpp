@@ -1,8 +1,8 @@
 // The GEMM drivers, gemm_packed and gemm_general, for sizes that are multiples of nothing (m, n, k
 // not multiples of 4, 8, 24, kMC or kKC): against a double-precision product, the same bits for
 // any split of the rows (and of the panels), the same bits on every ISA, and gemm_general the same
-// bits as gemm_packed (both are one fma chain per element over k in order). Also the huge-page
-// advice for large buffers.
+// bits as gemm_packed (both are one fma chain per element over k in order), also when it sums k a
+// window at a time (gemm_general_packed_range). Also the huge-page advice for large buffers.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -210,6 +210,23 @@ std::vector<float> general_case(const KernelTable& kt, const Size& s, bool trans
     gemm_general(kt, 0, h, s.n, s.k, A.data(), a_rs, a_cs, b, c2.data(), ldc, ws1);
     EXPECT_SAME_BITS(logical(c2, s.m, s.n, ldc).data(), whole.data(), int64_t(whole.size()), "%s rows split at %d",
                      what.c_str(), h);
+  }
+  // The sum over k a window of kKC-multiple rows at a time (gemm_general_packed_range, B packed
+  // per window with pack_rows): the bits of the whole product, over a C full of garbage.
+  for (int64_t window : {int64_t(kKC), int64_t(2) * kKC, int64_t(s.k) + 1}) {
+    if (window % kKC != 0 && window <= s.k) continue;
+    std::vector<float> packed(size_t(packed_floats(kt, std::max<int64_t>(1, std::min<int64_t>(window, s.k)), s.n)));
+    std::vector<float> c3(c.size(), 1e30f);
+    for (int64_t k0 = 0; k0 < s.k || (k0 == 0 && s.k == 0); k0 += window) {
+      const int64_t k1 = std::min<int64_t>(s.k, k0 + window);
+      Rows shifted = b;
+      shifted.base = Bm.data() + k0 * ldb;
+      pack_rows(kt, s.n, k1 - k0, shifted, 0, (k1 - k0 + kKC - 1) / kKC, packed.data());
+      gemm_general_packed_range(kt, 0, s.m, s.n, k0, k1, A.data(), a_rs, a_cs, packed.data(), c3.data(), ldc, ws);
+      if (s.k == 0) break;
+    }
+    EXPECT_SAME_BITS(logical(c3, s.m, s.n, ldc).data(), whole.data(), int64_t(whole.size()),
+                     "%s summed in windows of %lld rows", what.c_str(), (long long)window);
   }
   return whole;
 }
