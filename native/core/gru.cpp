@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -28,12 +29,17 @@ int64_t mul_checked(int64_t a, int64_t b) {
 }
 
 // The order in which a batch's sequences run, as PyTorch's packed sequences: sorted by length,
-// longest first (stably), so the rows running at step s are the first active[s]. Everything kept
-// per step is stored packed: step s's rows start at offset[s].
+// longest first (stably), so the rows running at step s are the first active(s). Everything kept
+// per step is stored packed: step s's rows start at offset(s). Its memory is per sequence, not per
+// step: the steps where the running count changes (one per distinct length) mark segments of
+// steps with the same count.
 struct Schedule {
   int64_t steps = 0, batch = 0, rows = 0;
   std::vector<int32_t> perm, len;
-  std::vector<int64_t> active, offset;
+  struct Segment {
+    int64_t start, active, offset;  // from step `start` on, `active` rows a step, from packed row `offset`
+  };
+  std::vector<Segment> segments;  // by start; the last starts at `steps`, with no rows
 
   Schedule() = default;
   Schedule(int64_t T, int64_t B, const int32_t* lengths) : batch(B), perm(size_t(B)), len(size_t(B)) {
@@ -41,16 +47,57 @@ struct Schedule {
     if (lengths) std::stable_sort(perm.begin(), perm.end(), [&](int32_t a, int32_t b) { return lengths[a] > lengths[b]; });
     for (int64_t i = 0; i < B; i++) len[i] = lengths ? lengths[perm[i]] : int32_t(T);
     steps = B > 0 ? len[0] : 0;
-    active.assign(size_t(steps + 1), 0);
-    offset.assign(size_t(steps + 1), 0);
-    int64_t running = B;
-    for (int64_t s = 0; s < steps; s++) {
-      while (running > 0 && len[running - 1] <= s) running--;
-      active[s] = running;
-      offset[s] = rows;
-      rows += running;
+    int64_t running = B, start = 0;
+    while (start < steps) {
+      while (running > 0 && len[running - 1] <= start) running--;
+      const int64_t end = len[running - 1];  // the shortest running sequence ends the segment
+      segments.push_back({start, running, rows});
+      rows += (end - start) * running;
+      start = end;
     }
-    offset[steps] = rows;
+    segments.push_back({steps, 0, rows});
+  }
+  int64_t bytes() const {
+    return int64_t(perm.size() + len.size()) * int64_t(sizeof(int32_t)) + int64_t(segments.size() * sizeof(Segment));
+  }
+  // The index of step s's segment (0 <= s <= steps). Lengths are mostly all equal: one segment and
+  // the end.
+  size_t segment(int64_t s) const {
+    size_t lo = 0, hi = segments.size() - 1;  // segments[lo].start <= s < segments[hi].start
+    if (s >= segments[hi].start) return hi;
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      if (segments[mid].start <= s) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+  // Rows running at step s, 0 <= s <= steps (none at `steps`).
+  int64_t active(int64_t s) const { return segments[segment(s)].active; }
+  // The first packed row of step s, 0 <= s <= steps (rows at `steps`).
+  int64_t offset(int64_t s) const {
+    const Segment& g = segments[segment(s)];
+    return g.offset + (s - g.start) * g.active;
+  }
+  // Step s < steps at once: its first packed row, its rows, and the rows of step s + 1.
+  struct Step {
+    int64_t offset, active, active_next;
+  };
+  Step step(int64_t s) const {
+    const size_t k = segment(s);
+    const Segment& g = segments[k];
+    const bool same = s + 1 < segments[k + 1].start;
+    return {g.offset + (s - g.start) * g.active, g.active, same ? g.active : segments[k + 1].active};
+  }
+  // The step of packed row p < rows.
+  int64_t step_of_row(int64_t p) const {
+    size_t lo = 0, hi = segments.size() - 1;  // segments[lo].offset <= p < segments[hi].offset
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      if (segments[mid].offset <= p) lo = mid;
+      else hi = mid;
+    }
+    return segments[lo].start + (p - segments[lo].offset) / segments[lo].active;
   }
   // The time index row i visits at step s.
   int64_t time(int64_t i, int64_t s, bool reverse) const { return reverse ? len[i] - 1 - s : s; }
@@ -60,21 +107,34 @@ struct Schedule {
 // the length-sorted rows, one per thread, of about equal total length (the work), cut at
 // multiples of kMR rows. Each group then runs every step alone, with no wait between steps. With
 // too few rows per thread (under 8) the threads split each step's units instead, sharing the
-// weights; that returns an empty list. One thread takes all rows as one group.
-std::vector<int64_t> row_groups(const Schedule& sched, int threads) {
+// weights. One thread takes all rows as one group.
+bool split_rows(int64_t batch, int threads) { return threads <= 1 || batch >= 8 * int64_t(threads); }
+
+// The groups' boundaries for steps [s0, s1) (a row's work: its steps in that range), in `cuts`,
+// whose capacity is threads + 1 (nothing is allocated).
+void row_cuts(const Schedule& sched, int threads, int64_t s0, int64_t s1, std::vector<int64_t>& cuts) {
   const int64_t B = sched.batch;
-  if (threads > 1 && B < 8 * int64_t(threads)) return {};
   const int parts = int(std::max<int64_t>(1, std::min<int64_t>(threads, B / kMR)));
-  std::vector<int64_t> cuts{0};
+  auto work = [&](int64_t i) { return std::max<int64_t>(0, std::min<int64_t>(sched.len[i], s1) - s0); };
+  cuts.clear();
+  cuts.push_back(0);
   int64_t total = 0;
-  for (int64_t i = 0; i < B; i++) total += sched.len[i];
+  for (int64_t i = 0; i < B; i++) total += work(i);
   int64_t acc = 0;
   for (int64_t i = 0; i < B && int(cuts.size()) < parts; i++) {
-    acc += sched.len[i];
+    acc += work(i);
     const int64_t next = i + 1;
     if (next % kMR == 0 && acc * parts >= total * int64_t(cuts.size()) && next < B) cuts.push_back(next);
   }
   cuts.push_back(B);
+}
+
+// The row groups of every step, or none when the units are split.
+std::vector<int64_t> row_groups(const Schedule& sched, int threads) {
+  if (!split_rows(sched.batch, threads)) return {};
+  std::vector<int64_t> cuts;
+  cuts.reserve(size_t(threads) + 1);
+  row_cuts(sched, threads, 0, sched.steps, cuts);
   return cuts;
 }
 
@@ -307,6 +367,7 @@ Model::~Model() = default;
 const GruConfig& Model::config() const { return config_; }
 const KernelTable& Model::kernels() const { return kt_; }
 int64_t Model::packed_bytes() const { return packed_bytes_; }
+int64_t Model::last_work_bytes() const { return work_bytes_.load(std::memory_order_relaxed); }
 
 bool Model::same_packing(const Model& o) const {
   const GruConfig &a = config_, &b = o.config_;
@@ -426,7 +487,41 @@ void Model::give_back(std::unique_ptr<Scratch> scratch) const {
 // Forward
 // ---------------------------------------------------------------------------------------------
 
-// One forward call's working memory, all allocated before the parallel region.
+namespace {
+
+// The input projection runs a window of steps at a time (design §4: one GEMM for many rows), into a
+// buffer of at most this many bytes, or of one step's rows where those take more: projecting every
+// row of a call at once took 3·Hp floats a row for the whole call (192 bytes a step for H = 1,
+// 48 times the input: 384 MB for an input of 8 MB). Backward packs its weight gradients' operands
+// in windows of about this size too. Every shape of the benchmark runs in one window.
+constexpr int64_t kWindowBytes = int64_t(32) << 20;
+
+// kWindowBytes, or FASTGRU_WINDOW_BYTES where set (the tests set a few KB, so that their small
+// calls run many windows: the results are the same bits for any window).
+int64_t window_bytes() {
+  static const int64_t bytes = [] {
+    const char* v = std::getenv("FASTGRU_WINDOW_BYTES");
+    return v && *v ? std::max<int64_t>(1, std::atoll(v)) : kWindowBytes;
+  }();
+  return bytes;
+}
+
+}  // namespace
+
+// One forward call's working memory, all allocated before the parallel region. In bytes, with
+// Hp = H rounded up to kGateBlock, pw(k) k rounded up to whole panels, Hn = pw(Hp),
+// gh_ld = pw(3Hp) (reset before: pw(2Hp)), n the threads, P and S the schedule's rows and steps:
+//   window  W = min(P, w·B) rows, w = max(1, ⌊window_bytes() / (12·Hp·B)⌋) steps:
+//           4·3Hp·W (their projection) + 8·W (their input rows)
+//   batch   4·B·gh_ld (the recurrent product) + 4·B·Hn reset before (its n part); in inference
+//           also 4·2B·Hp (the state) + 4·2B·Hp reset before (the step's z and r ⊙ h), which the
+//           tape holds in training; 8·B (final rows) + 8·n·(⌈B⌉₈ + 8) (output rows per thread);
+//           with the rows split (B >= 8n or n = 1) 8·n·(n + 1) (each thread's group cuts)
+//   layers  inference with L > 1: 4·T·B·D·H per buffer of a layer's output, min(L - 1, 2) of them
+//   phases  Phases::bytes_for(n, phase_count()): at most 2·Phases::kEpoch slots
+//   plus the schedule: 8·B + 24·(distinct lengths + 1).
+// Nothing else grows with T: over a long, thin sequence the working memory is a constant beside
+// the output. (The Run itself, with its Handoff, is a fixed size.)
 struct Model::Run {
   const Model& m;
   const KernelTable& kt;
@@ -442,13 +537,16 @@ struct Model::Run {
   float* hidden;
   Layout in0, out_last, time_first;
   int64_t gh_ld = 0;  // the recurrent product's row: its [r z n] or [r z] columns in whole panels
+  int64_t window_steps = 1, window_rows = 0, windows = 1;
   float *gx = nullptr, *gh = nullptr, *gh_n = nullptr, *z_step = nullptr, *rh = nullptr, *state = nullptr;
   float* inter[2] = {nullptr, nullptr};
-  std::vector<const float*> x_rows;        // projection rows of the current direction, packed order
+  std::vector<const float*> x_rows;        // projection rows of the current window, packed order
   std::vector<float*> final_rows;          // where each row's final state goes
   std::vector<float*> out_rows;            // per thread, B entries (at member_rows(B) apart)
-  std::vector<int64_t> groups;             // row groups when the rows are split (boundaries), else empty
-  std::unique_ptr<Handoff[]> handoffs;     // per layer and direction, for the row groups
+  bool rows_split = false;                 // row groups, else the units of each step split
+  std::vector<std::vector<int64_t>> cuts;  // per thread: the row groups of the current window
+  Handoff handoff;                         // for the row groups; a use per layer, direction and window
+  int64_t bytes = 0;                       // the working memory above
 
   Run(const Model& model, const SequenceBatch& in, const Schedule& s, Tape::Impl* tp, int nthreads, Scratch& sc)
       : m(model), kt(model.kt_), T(in.steps), B(in.batch), P(s.rows), S(s.steps), H(model.config_.hidden_size),
@@ -458,49 +556,62 @@ struct Model::Run {
     in0 = seq_layout(T, B, model.config_.input_size, batch_first);
     out_last = seq_layout(T, B, int64_t(D) * H, batch_first);
     time_first = seq_layout(T, B, int64_t(D) * H, false);
+    window_steps = std::max<int64_t>(1, window_bytes() / (int64_t(sizeof(float)) * 3 * Hp * std::max<int64_t>(B, 1)));
+    window_rows = std::min(P, window_steps * B);
+    windows = std::max<int64_t>(1, (S + window_steps - 1) / window_steps);
+    auto take = [&](int slot, int64_t n) {
+      bytes += n * int64_t(sizeof(float));
+      return sc.get(slot, n);
+    };
     // Every buffer here is written before it is read (the state's padding at the setup).
-    gx = sc.get(0, P * 3 * Hp);
+    gx = take(0, window_rows * 3 * Hp);
     gh_ld = kt.padded_width(int64_t(m.config_.reset_after ? 3 : 2) * Hp);
-    gh = sc.get(1, B * gh_ld);
+    gh = take(1, B * gh_ld);
     if (!m.config_.reset_after) {
-      gh_n = sc.get(2, B * Hn);
+      gh_n = take(2, B * Hn);
       if (!tape) {
-        z_step = sc.get(3, B * Hp);
-        rh = sc.get(4, B * Hp);
+        z_step = take(3, B * Hp);
+        rh = take(4, B * Hp);
       }
     }
     if (!tape) {
-      state = sc.get(5, 2 * B * Hp);
+      state = take(5, 2 * B * Hp);
       if (L > 1) {
-        inter[0] = sc.get(6, T * B * D * H);
-        if (L > 2) inter[1] = sc.get(7, T * B * D * H);
+        inter[0] = take(6, T * B * D * H);
+        if (L > 2) inter[1] = take(7, T * B * D * H);
       }
     }
-    x_rows.resize(size_t(P));
+    x_rows.resize(size_t(window_rows));
     final_rows.resize(size_t(B));
     out_rows.resize(size_t(member_rows(B) * threads));
-    groups = row_groups(sched, threads);
-    if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
+    bytes += int64_t(sizeof(void*)) * (window_rows + B + member_rows(B) * threads);
+    rows_split = split_rows(B, threads);
+    if (rows_split) {
+      cuts.resize(size_t(threads));
+      for (std::vector<int64_t>& c : cuts) c.reserve(size_t(threads) + 1);
+      bytes += int64_t(sizeof(int64_t)) * threads * (threads + 1);
+    }
   }
 
-  // Phases this call runs (an upper bound): per direction a setup, a projection, and either one
-  // phase for the row groups or at most two per step; per layer the dropout; and the zeroing of
-  // the padding. (With no steps the row groups still take their phase.)
-  int64_t phase_count() const { return int64_t(L) * D * (3 + 2 * S) + L + 1; }
+  // Phases this call runs (an upper bound): per direction and window a setup, a projection, and
+  // either one phase for the row groups or at most two per step; per layer the dropout; and the
+  // zeroing of the padding. (With no steps there is one window, and the row groups take a phase.)
+  int64_t phase_count() const { return int64_t(L) * D * (3 * windows + 2 * S) + L + 1; }
 
-  // The chunks of the projection: row blocks of kMC by groups of W_ih's panels, enough chunks to
-  // feed every member. Chunk c is row block c % row_blocks of panel group c / row_blocks, so a
-  // member's share (a contiguous range of chunks, see Phases) walks down the rows with one group
-  // of panels. When W_ih is too large to stay in an L2 cache beside the rest (over 512 KB packed), there
-  // is a group per member: each keeps its part of W_ih in its own L2 instead of streaming all of it
-  // from L3 for every row block (measured on large, in-process A/B: 1-4% faster forward).
+  // The chunks of the projection of `rows` rows: row blocks of kMC by groups of W_ih's panels,
+  // enough chunks to feed every member. Chunk c is row block c % row_blocks of panel group
+  // c / row_blocks, so a member's share (a contiguous range of chunks, see Phases) walks down the
+  // rows with one group of panels. When W_ih is too large to stay in an L2 cache beside the rest
+  // (over 512 KB packed), there is a group per member: each keeps its part of W_ih in its own L2
+  // instead of streaming all of it from L3 for every row block (measured on large, in-process
+  // A/B: 1-4% faster forward).
   struct Grid {
     int64_t row_blocks;
     int panel_groups, panels;
     int chunks() const { return int(row_blocks * panel_groups); }
   };
-  Grid projection_grid(const Panels& wih) const {
-    const int64_t row_blocks = (P + kMC - 1) / kMC;
+  Grid projection_grid(const Panels& wih, int64_t rows) const {
+    const int64_t row_blocks = (rows + kMC - 1) / kMC;
     if (row_blocks == 0) return {0, 1, wih.panels};
     const int64_t want = 4 * int64_t(threads);
     int64_t groups = std::max<int64_t>(1, (want + row_blocks - 1) / row_blocks);
@@ -541,39 +652,6 @@ struct Model::Run {
     const int64_t slot = int64_t(l * D + d) * B * H;
     Tape::Impl::Dir* td = tape ? &tape->dirs[size_t(l * D + d)] : nullptr;
     float* h_first = td ? td->h.get() : state;
-    // Setup: the projection's rows in packed order (one chunk per step), the state before step 0
-    // and where each sequence's final state goes (chunks of 16 sequences).
-    const int64_t init_chunks = (B + 15) / 16;
-    phases.run(team, int(S + init_chunks), [&](int c) {
-      if (c < S) {
-        for (int64_t i = 0; i < sched.active[c]; i++)
-          x_rows[size_t(sched.offset[c] + i)] = input + in_layout.row(sched.time(i, c, reverse), sched.perm[i]);
-        return;
-      }
-      for (int64_t i = (c - S) * 16, end = std::min(B, i + 16); i < end; i++) {
-        const int64_t b = sched.perm[i];
-        final_rows[i] = hidden + slot + b * H;
-        const float* src = h0 ? h0 + slot + b * H : nullptr;
-        float* dst = sched.len[i] > 0 ? h_first + i * Hp : final_rows[i];
-        if (src) std::memcpy(dst, src, sizeof(float) * H);
-        else std::memset(dst, 0, sizeof(float) * H);
-        // The state's padding lanes stay zero from here on (padded units compute 0.5 · 0).
-        if (sched.len[i] > 0) std::memset(dst + H, 0, sizeof(float) * (Hp - H));
-      }
-    });
-    const Grid grid = projection_grid(dir.wih.view);
-    phases.run(team, grid.chunks(), [&](int c) {
-      const int64_t r0 = (c % grid.row_blocks) * kMC, r1 = std::min(P, r0 + kMC);
-      const int g = int(c / grid.row_blocks);
-      Rows a;
-      a.ptrs = x_rows.data() + r0;
-      MutRows out_c;
-      out_c.base = gx + r0 * 3 * Hp;
-      out_c.ld = 3 * Hp;
-      gemm_packed(kt, r1 - r0, a, 1, dir.wih.view, int(int64_t(grid.panels) * g / grid.panel_groups),
-                  int(int64_t(grid.panels) * (g + 1) / grid.panel_groups), out_c, false);
-    });
-
     float** rows_out = out_rows.data() + member_rows(B) * team.id();
     const bool after = m.config_.reset_after;
     const int blocks = Hp / kGateBlock;
@@ -587,22 +665,24 @@ struct Model::Run {
     auto panel_of = [&](int b) { return (b * block_cols + pw - 1) / pw; };
     const int n_panels = Hn / pw;
     int64_t filled = -1, filled_r0 = -1;  // the step and first row rows_out holds
+    int64_t window_base = 0;              // the packed row of the window's first row in gx and x_rows
 
     // Step s for rows [r0, r1): the pointers every kernel of the step starts from.
     auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
-      const int64_t base = sched.offset[s];
+      const Schedule::Step at = sched.step(s);
+      const int64_t base = at.offset, next = at.offset + at.active;
       GateStep g{};
       g.rows = int(r1 - r0);
-      g.rows_next = int(std::max<int64_t>(0, std::min(sched.active[s + 1], r1) - r0));
+      g.rows_next = int(std::max<int64_t>(0, std::min(at.active_next, r1) - r0));
       g.H = H;
-      g.gx = gx + (base + r0) * 3 * Hp;
+      g.gx = gx + (base - window_base + r0) * 3 * Hp;
       g.gx_ld = 3 * Hp;
       g.n_col = 2 * Hp;
       g.bias_x = dir.bias_x.get();
       g.bias_hn = dir.bias_hn.get();
       g.h = (td ? td->h.get() + base * Hp : state + (s & 1) * B * Hp) + r0 * Hp;
       g.h_ld = Hp;
-      g.h_next = (td ? td->h.get() + sched.offset[s + 1] * Hp : state + ((s + 1) & 1) * B * Hp) + r0 * Hp;
+      g.h_next = (td ? td->h.get() + next * Hp : state + ((s + 1) & 1) * B * Hp) + r0 * Hp;
       g.h_next_ld = Hp;
       g.out = rows_out;
       g.final_h = final_rows.data() + r0;
@@ -657,43 +737,93 @@ struct Model::Run {
       gb.u1 = std::min(q1 * pw, Hp);
       if (gb.u0 < gb.u1) kt.gates_before_n(gb);
     };
-
-    if (!groups.empty()) {
-      // Rows split: sequences never interact, so each group of rows runs every step on its own,
-      // with all the weights and no wait between steps. A member that runs out of work takes the
-      // back half of a busy member's rows at its next step (never fewer than kMR rows each).
-      Handoff& handoff = handoffs[size_t(l * D + d)];
-      auto run_rows = [&](const Handoff::Item& item) {
-        const int64_t r0 = item.r0;
-        int64_t r1 = item.r1;
-        for (int64_t s = item.step; s < S && sched.active[s] > r0; s++) {
-          const GateStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
-          first(g, r0, 0, blocks);
-          if (!after) second(g, r0, 0, n_panels);
-          if (s + 1 < S) r1 = handoff.give_half(r0, r1, sched.active[s + 1], s + 1, kMR);
-        }
-      };
-      handoff.run(phases, team, groups, 0, run_rows);
-      return;
-    }
     // Units split (too few rows to share): every step is a phase over gate blocks (and, reset
     // before, a second phase over unit panels); the members share each step's weights.
     // A chunk holds at least as many panels as the widest tile for this few rows, so a single row
     // still runs on the tiles that keep 12 accumulators busy; beyond that, about eight chunks per
     // member; and a whole number of `align` blocks.
-    const int m = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
-    const int n_group = kt.tile_panels[m - 1];
+    const int mr = int(std::max<int64_t>(1, std::min<int64_t>(B, kMR)));
+    const int n_group = kt.tile_panels[mr - 1];
     const int wide = std::max({1, std::min(4, blocks / (8 * threads)), (n_group * pw + block_cols - 1) / block_cols});
     const int group = int(round_up(wide, align));
-    for (int64_t s = 0; s < S; s++) {
-      const int64_t bt = sched.active[s];
-      phases.run(team, int((blocks + group - 1) / group), [&](int c) {
-        first(rows_of(s, 0, bt), 0, c * group, std::min(blocks, c * group + group));
+    // Setup chunks of the projection's row pointers: whole steps, some 1024 rows.
+    const int64_t setup_steps = std::max<int64_t>(1, 1024 / std::max<int64_t>(B, 1));
+    const Grid whole = projection_grid(dir.wih.view, window_rows);
+
+    for (int64_t w = 0; w < windows; w++) {
+      const int64_t s0 = w * window_steps, s1 = std::min(S, s0 + window_steps);
+      window_base = sched.offset(s0);
+      const int64_t rows = sched.offset(s1) - window_base;
+      // Setup: the window's projection rows in packed order and, in the first window, the state
+      // before step 0 and where each sequence's final state goes (chunks of 16 sequences).
+      const int64_t row_chunks = (s1 - s0 + setup_steps - 1) / setup_steps;
+      const int64_t init_chunks = w == 0 ? (B + 15) / 16 : 0;
+      phases.run(team, int(row_chunks + init_chunks), [&](int c) {
+        if (c < row_chunks) {
+          for (int64_t s = s0 + c * setup_steps, end = std::min(s1, s + setup_steps); s < end; s++) {
+            const Schedule::Step at = sched.step(s);
+            for (int64_t i = 0; i < at.active; i++)
+              x_rows[size_t(at.offset - window_base + i)] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
+          }
+          return;
+        }
+        for (int64_t i = (c - row_chunks) * 16, end = std::min(B, i + 16); i < end; i++) {
+          const int64_t b = sched.perm[i];
+          final_rows[i] = hidden + slot + b * H;
+          const float* src = h0 ? h0 + slot + b * H : nullptr;
+          float* dst = sched.len[i] > 0 ? h_first + i * Hp : final_rows[i];
+          if (src) std::memcpy(dst, src, sizeof(float) * H);
+          else std::memset(dst, 0, sizeof(float) * H);
+          // The state's padding lanes stay zero from here on (padded units compute 0.5 · 0).
+          if (sched.len[i] > 0) std::memset(dst + H, 0, sizeof(float) * (Hp - H));
+        }
       });
-      if (!after) {
-        phases.run(team, int((n_panels + n_group - 1) / n_group), [&](int c) {
-          second(rows_of(s, 0, bt), 0, c * n_group, std::min(n_panels, c * n_group + n_group));
+      // The last window may be shorter: its grid then has fewer row blocks.
+      const Grid grid = rows == window_rows ? whole : projection_grid(dir.wih.view, rows);
+      phases.run(team, grid.chunks(), [&](int c) {
+        const int64_t r0 = (c % grid.row_blocks) * kMC, r1 = std::min(rows, r0 + kMC);
+        const int g = int(c / grid.row_blocks);
+        Rows a;
+        a.ptrs = x_rows.data() + r0;
+        MutRows out_c;
+        out_c.base = gx + r0 * 3 * Hp;
+        out_c.ld = 3 * Hp;
+        gemm_packed(kt, r1 - r0, a, 1, dir.wih.view, int(int64_t(grid.panels) * g / grid.panel_groups),
+                    int(int64_t(grid.panels) * (g + 1) / grid.panel_groups), out_c, false);
+      });
+
+      if (rows_split) {
+        // Rows split: sequences never interact, so each group of rows runs the window's steps on
+        // its own, with all the weights and no wait between steps. A member that runs out of work
+        // takes the back half of a busy member's rows at its next step (never fewer than kMR rows
+        // each).
+        auto run_rows = [&](const Handoff::Item& item) {
+          const int64_t r0 = item.r0;
+          int64_t r1 = item.r1;
+          for (int64_t s = item.step; s < s1; s++) {
+            const Schedule::Step at = sched.step(s);
+            if (at.active <= r0) break;
+            const GateStep g = rows_of(s, r0, std::min(r1, at.active));
+            first(g, r0, 0, blocks);
+            if (!after) second(g, r0, 0, n_panels);
+            if (s + 1 < s1) r1 = handoff.give_half(r0, r1, at.active_next, s + 1, kMR);
+          }
+        };
+        std::vector<int64_t>& mine = cuts[size_t(team.id())];
+        row_cuts(sched, threads, s0, s1, mine);
+        handoff.run(phases, team, mine, s0, run_rows, (int64_t(l) * D + d) * windows + w);
+        continue;
+      }
+      for (int64_t s = s0; s < s1; s++) {
+        const int64_t bt = sched.active(s);
+        phases.run(team, int((blocks + group - 1) / group), [&](int c) {
+          first(rows_of(s, 0, bt), 0, c * group, std::min(blocks, c * group + group));
         });
+        if (!after) {
+          phases.run(team, int((n_panels + n_group - 1) / n_group), [&](int c) {
+            second(rows_of(s, 0, bt), 0, c * n_group, std::min(n_panels, c * n_group + n_group));
+          });
+        }
       }
     }
   }
@@ -707,6 +837,7 @@ void Model::forward(const SequenceBatch& batch, float* output, float* hidden, Th
   run.output = output;
   run.hidden = hidden;
   Phases phases(run.threads, run.phase_count());
+  work_bytes_.store(run.bytes + phases.bytes() + sched.bytes(), std::memory_order_relaxed);
   auto body = [&](const Team& team) { run.forward(team, phases); };
   pool.run(run.threads, body);
 }
@@ -764,6 +895,7 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
   run.hidden = hidden;
   run.masks = masks.empty() ? nullptr : masks.data();
   Phases phases(run.threads, run.phase_count());
+  work_bytes_.store(run.bytes + phases.bytes() + tape->sched.bytes(), std::memory_order_relaxed);
   auto body = [&](const Team& team) { run.forward(team, phases); };
   pool.run(run.threads, body);
   return std::unique_ptr<Tape>(new Tape(std::move(tape)));
@@ -773,6 +905,20 @@ std::unique_ptr<Tape> Model::forward_train(const SequenceBatch& batch, const flo
 // Backward
 // ---------------------------------------------------------------------------------------------
 
+// One backward call's working memory. In bytes, with Hp, pw and Hn as for Run, n the threads, P
+// and S the tape's rows and steps, and ld_x = pw(max(I, D·H)), the widest layer input:
+//   per row   4·3Hp·P (the gradient of the gate inputs) + 4·3Hp·P resetAfter (of W_hh's product):
+//             the weight gradients sum them over every row in order, after the time loop, as the
+//             tape's rows (5·Hp floats) are kept for it
+//   window    K = min(P, max(kKC, ⌊window_bytes() / (4·(ld_x + m·pw(H)))⌋ rounded down to kKC))
+//             rows, m = 1 (2 reset before): 4·K·(ld_x + m·pw(H)), their packed x, h (and r ⊙ h)
+//   batch     4·B·Hn (dh) + 4·B·Hn reset before (d(r ⊙ h)); 8·n·(⌈B⌉₈ + 8) (output rows per
+//             thread); with the rows split 8·n·(n + 1)
+//   weights   4·3Hp·(ld_x + Hn) (the gradients before unpermuting) + 8·6Hp (the bias sums)
+//   threads   n·(4·kMC·kKC + 4·kKC·max(ld_x, Hn)) (the GEMM workspaces) + 4·n·kMC·ld_x (a block
+//             of dX each) + 8·n·kKC (a block's input rows each)
+//   layers    L > 1: 4·T·B·D·H per buffer of a layer's input gradient, min(L - 1, 2) of them
+//   phases    Phases::bytes_for(n, phase_count())
 struct Model::Backward {
   const KernelTable& kt;
   const GruConfig& cfg;
@@ -791,11 +937,14 @@ struct Model::Backward {
   std::vector<double> bias_sums;  // [2, 3Hp]: each thread sums its own columns
   float* d_layer[2] = {nullptr, nullptr};
   int64_t ld_x = 0;
-  std::vector<const float*> x_rows;
+  int64_t window_rows = 0, windows = 1;  // the weight gradients' rows packed at a time (kKC multiple)
+  std::vector<const float*> x_rows;     // per thread, kKC entries: a block's input rows
   std::vector<const float*> dout_rows;  // per thread, B entries (at member_rows(B) apart)
+  bool rows_split = false;
   std::vector<int64_t> groups;          // row groups when the rows are split, else empty
-  std::unique_ptr<Handoff[]> handoffs;  // per layer and direction, for the row groups
+  Handoff handoff;                      // for the row groups; a use per layer and direction
   std::vector<GemmWorkspace>& ws;
+  int64_t bytes = 0;                    // the working memory above
 
   Backward(const KernelTable& k, const GruConfig& c, const Tape::Impl& t, int hp, int hn, int nthreads,
            const float* dout, const float* dhid, float* din, float* dh0, const std::vector<DirectionGradients>& g,
@@ -808,31 +957,46 @@ struct Model::Backward {
     time_first = seq_layout(T, B, int64_t(D) * H, false);
     const int widest_in = std::max(c.input_size, D * H);
     ld_x = kt.padded_width(widest_in);
+    const int64_t packed_row = ld_x + kt.padded_width(H) * (c.reset_after ? 1 : 2);  // floats a row packs to
+    window_rows = std::max<int64_t>(kKC, window_bytes() / (int64_t(sizeof(float)) * packed_row) / kKC * kKC);
+    window_rows = std::min(P, window_rows);
+    windows = P > 0 ? (P + window_rows - 1) / window_rows : 1;
+    auto take = [&](int slot, int64_t n) {
+      bytes += n * int64_t(sizeof(float));
+      return sc.get(slot, n);
+    };
     // All written before they are read (dh row by row at each direction's setup).
-    dgx = sc.get(0, P * 3 * Hp);
-    if (c.reset_after) dgh = sc.get(1, P * 3 * Hp);
-    else drh = sc.get(1, B * Hn);
-    dh = sc.get(2, B * Hn);
-    dxp = sc.get(3, P * ld_x);
-    wgrad_x = sc.get(4, 3 * Hp * ld_x);
-    wgrad_h = sc.get(5, 3 * Hp * Hn);
-    packed_x = sc.get(8, packed_floats(k, P, widest_in));
-    packed_h = sc.get(9, packed_floats(k, P, H));
-    if (!c.reset_after) packed_rh = sc.get(10, packed_floats(k, P, H));
+    dgx = take(0, P * 3 * Hp);
+    if (c.reset_after) dgh = take(1, P * 3 * Hp);
+    else drh = take(1, B * Hn);
+    dh = take(2, B * Hn);
+    dxp = take(3, int64_t(threads) * kMC * ld_x);
+    wgrad_x = take(4, 3 * Hp * ld_x);
+    wgrad_h = take(5, 3 * Hp * Hn);
+    packed_x = take(8, packed_floats(k, window_rows, widest_in));
+    packed_h = take(9, packed_floats(k, window_rows, H));
+    if (!c.reset_after) packed_rh = take(10, packed_floats(k, window_rows, H));
     bias_sums.assign(size_t(6 * Hp), 0.0);
+    bytes += int64_t(sizeof(double)) * 6 * Hp;
     if (L > 1) {
-      d_layer[0] = sc.get(6, T * B * D * H);
-      if (L > 2) d_layer[1] = sc.get(7, T * B * D * H);
+      d_layer[0] = take(6, T * B * D * H);
+      if (L > 2) d_layer[1] = take(7, T * B * D * H);
     }
-    x_rows.resize(size_t(P));
+    x_rows.resize(size_t(kKC) * threads);
     dout_rows.resize(size_t(member_rows(B) * threads));
+    bytes += int64_t(sizeof(void*)) * (int64_t(kKC) * threads + member_rows(B) * threads);
     groups = row_groups(sched, threads);
-    if (!groups.empty()) handoffs.reset(new Handoff[size_t(L) * D]);
+    rows_split = !groups.empty();
+    if (rows_split) bytes += int64_t(sizeof(int64_t)) * threads * (threads + 1);
     if (ws.size() < size_t(threads)) ws.resize(size_t(threads));
-    for (GemmWorkspace& w : ws) w.reserve(gemm_general_a_floats(), gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn))));
+    const int64_t a_floats = gemm_general_a_floats(), b_floats = gemm_general_b_floats(kt, int(std::max<int64_t>(ld_x, Hn)));
+    for (GemmWorkspace& w : ws) w.reserve(a_floats, b_floats);
+    bytes += int64_t(sizeof(float)) * threads * (a_floats + b_floats);
   }
 
-  int64_t phase_count() const { return int64_t(L) * (2 + int64_t(D) * (2 * S + 7)); }
+  // Per layer the zeroing and the dropout; per direction the setup, at most two phases a step and
+  // one more, dh0, two a window of the weight gradients, and dX.
+  int64_t phase_count() const { return int64_t(L) * (2 + int64_t(D) * (2 * S + 4 + 2 * windows)); }
 
   // Runs a phase over [0, n) in chunks of `grain` items: work(begin, end).
   template <class Work>
@@ -870,16 +1034,10 @@ struct Model::Backward {
     const int64_t slot = int64_t(l * D + d) * B * H;
     const Tape::Impl::Dir& td = tape.dirs[size_t(l * D + d)];
     const int I = dir.input;
-    // Setup: dL/dh after the last step (chunks of 16 sequences) and the input rows in packed order
-    // (one chunk per step), for dW_ih.
+    // Setup: dL/dh after the last step (chunks of 16 sequences).
     const int64_t init_chunks = (B + 15) / 16;
-    phases.run(team, int(S + init_chunks), [&](int c) {
-      if (c < S) {
-        for (int64_t i = 0; i < sched.active[c]; i++)
-          x_rows[size_t(sched.offset[c] + i)] = input + in_layout.row(sched.time(i, c, reverse), sched.perm[i]);
-        return;
-      }
-      for (int64_t i = (c - S) * 16, end = std::min(B, i + 16); i < end; i++) {
+    phases.run(team, int(init_chunks), [&](int c) {
+      for (int64_t i = int64_t(c) * 16, end = std::min(B, i + 16); i < end; i++) {
         float* row = dh + i * Hn;
         std::memset(row, 0, sizeof(float) * Hn);
         if (d_hidden) std::memcpy(row, d_hidden + slot + int64_t(sched.perm[i]) * H, sizeof(float) * H);
@@ -893,7 +1051,7 @@ struct Model::Backward {
     const int panels = Hn / pw;
     // Step s's rows [r0, r1): the pointers every kernel of the step starts from.
     auto rows_of = [&](int64_t s, int64_t r0, int64_t r1) {
-      const int64_t base = sched.offset[s] + r0;
+      const int64_t base = sched.offset(s) + r0;
       GateGradStep g{};
       g.rows = int(r1 - r0);
       g.H = H;
@@ -928,10 +1086,11 @@ struct Model::Backward {
     };
     // dh[r0.., panels q0..q1) += the gate gradients of step s's rows [r0, r1) · W_hh.
     auto recurrent = [&](int64_t s, int64_t r0, int64_t r1, int q0, int q1) {
-      const int64_t rows = std::min(sched.active[s], r1) - r0;
+      const Schedule::Step at = sched.step(s);
+      const int64_t rows = std::min(at.active, r1) - r0;
       if (rows <= 0) return;
       Rows a;
-      a.base = (after ? dgh : dgx) + (sched.offset[s] + r0) * 3 * Hp;
+      a.base = (after ? dgh : dgx) + (at.offset + r0) * 3 * Hp;
       a.ld = 3 * Hp;
       MutRows c;
       c.base = dh + r0 * Hn;
@@ -956,25 +1115,25 @@ struct Model::Backward {
       const GateGradStep gq = units(g, q0, q1);
       if (gq.u0 < gq.u1) kt.dgates_before_2(gq);
     };
-    if (!groups.empty()) {
+    if (rows_split) {
       // Rows split, as in forward: each group of rows runs its whole backward recurrence alone,
       // and gives the back half of its rows to a member that runs out of work.
-      Handoff& handoff = handoffs[size_t(l * D + d)];
       auto run_rows = [&](const Handoff::Item& item) {
         const int64_t r0 = item.r0;
         int64_t r1 = item.r1;
         for (int64_t s = item.step; s >= 0; s--) {
-          if (sched.active[s] <= r0) continue;
+          const int64_t active = sched.active(s);
+          if (active <= r0) continue;
           if (s + 1 < S) recurrent(s + 1, r0, r1, 0, panels);
-          const GateGradStep g = rows_of(s, r0, std::min(r1, sched.active[s]));
+          const GateGradStep g = rows_of(s, r0, std::min(r1, active));
           gates(g, 0, panels);
           if (!after) gates2(g, r0, 0, panels);
           // The rows given away start at step s - 1 with step s's recurrent product.
-          if (s > 0) r1 = handoff.give_half(r0, r1, sched.active[s - 1], s - 1, kMR);
+          if (s > 0) r1 = handoff.give_half(r0, r1, sched.active(s - 1), s - 1, kMR);
         }
         if (S > 0) recurrent(0, r0, r1, 0, panels);
       };
-      handoff.run(phases, team, groups, S - 1, run_rows);
+      handoff.run(phases, team, groups, S - 1, run_rows, int64_t(L - 1 - l) * D + d);  // uses count up
     } else {
       // Units split: a chunk is one panel of dh's columns (3W units); it first adds the later
       // step's recurrent product into those columns of dh, then runs this step's gate gradients
@@ -987,7 +1146,7 @@ struct Model::Backward {
         *q1 = std::min(panels, c * pg + pg);
       };
       for (int64_t s = S - 1; s >= 0; s--) {
-        const int64_t bt = sched.active[s];
+        const int64_t bt = sched.active(s);
         phases.run(team, chunks, [&](int c) {
           int q0, q1;
           span(c, &q0, &q1);
@@ -1018,70 +1177,100 @@ struct Model::Backward {
     });
     const DirectionGradients& out = grads[size_t(l * D + d)];
     const int64_t ld_wx = kt.padded_width(I);
-    // The weight gradients' B operands (every packed row of x, of h, and of r ⊙ h before the
-    // reset), packed once, K block by K block, for all the row blocks of C that follow.
-    Rows xr;
-    xr.ptrs = x_rows.data();
-    Rows hr;
-    hr.base = td.h.get();
-    hr.ld = Hp;
-    Rows rhr;
-    rhr.base = td.inner.get();
-    rhr.ld = Hp;
-    phases.run(team, int((P + kKC - 1) / kKC), [&](int blk) {
-      pack_rows(kt, I, P, xr, blk, blk + 1, packed_x);
-      pack_rows(kt, H, P, hr, blk, blk + 1, packed_h);
-      if (!after) pack_rows(kt, H, P, rhr, blk, blk + 1, packed_rh);
-    });
-    ranges(team, phases, 3 * Hp, 64, [&](int64_t r0, int64_t r1) {
-      GemmWorkspace& w = ws[size_t(team.id())];
-      gemm_general_packed(kt, r0, r1, I, P, dgx, 1, 3 * Hp, packed_x, wgrad_x, ld_wx, w);
-      unpermute(dir, r0, r1, wgrad_x, ld_wx, out.w_ih, I);
-      if (after) {
-        gemm_general_packed(kt, r0, r1, H, P, dgh, 1, 3 * Hp, packed_h, wgrad_h, Hn, w);
-      } else {
-        // The n rows multiply r ⊙ h, the others h.
-        const int64_t split = 2 * Hp;
-        gemm_general_packed(kt, r0, std::min(r1, split), H, P, dgx, 1, 3 * Hp, packed_h, wgrad_h, Hn, w);
-        gemm_general_packed(kt, std::max(r0, split), r1, H, P, dgx, 1, 3 * Hp, packed_rh, wgrad_h, Hn, w);
-      }
-      unpermute(dir, r0, r1, wgrad_h, Hn, out.w_hh, H);
-      if (!cfg.bias) return;
-      // Sums in double, rows in order: the same bits whoever computes them.
-      const float* gh = after ? dgh : dgx;
-      double* sx = bias_sums.data();
-      double* sh = sx + 3 * Hp;
-      std::fill(sx + r0, sx + r1, 0.0);
-      std::fill(sh + r0, sh + r1, 0.0);
-      for (int64_t p = 0; p < P; p++) {
-        const float* gxr = dgx + p * 3 * Hp;
-        const float* ghr = gh + p * 3 * Hp;
-        for (int64_t c = r0; c < r1; c++) {
-          sx[c] += gxr[c];
-          sh[c] += ghr[c];
+    // The weight gradients: products over every packed row, in order, a window of rows at a time.
+    // Each window's B operands (its rows of x, of h, and of r ⊙ h before the reset) are packed
+    // once, K block by K block, for all the row blocks of C that follow; C accumulates window
+    // after window, as one product over all the rows would.
+    for (int64_t w = 0; w < windows; w++) {
+      const int64_t k0 = w * window_rows, k1 = std::min(P, k0 + window_rows);
+      phases.run(team, int((k1 - k0 + kKC - 1) / kKC), [&](int blk) {
+        const int64_t kb = k0 + int64_t(blk) * kKC, kc = std::min<int64_t>(kKC, k1 - kb);
+        const float** rows = x_rows.data() + int64_t(kKC) * team.id();
+        // The packed rows of x from row kb on: step by step from kb's step.
+        int64_t s = sched.step_of_row(kb), i = kb - sched.offset(s), active = sched.active(s);
+        for (int64_t r = 0; r < kc; r++, i++) {
+          if (i == active) {
+            active = sched.active(++s);
+            i = 0;
+          }
+          rows[r] = input + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
         }
-      }
-      for (int64_t c = r0; c < r1; c++) {
-        const int row = dir.gate_row[size_t(c)];
-        if (row < 0) continue;
-        out.b_ih[row] = float(sx[c]);
-        out.b_hh[row] = float(sh[c]);
-      }
-    });
+        Rows xr;
+        xr.ptrs = rows;
+        Rows hr;
+        hr.base = td.h.get() + kb * Hp;
+        hr.ld = Hp;
+        Rows rhr;
+        rhr.base = td.inner.get() + kb * Hp;
+        rhr.ld = Hp;
+        const int64_t at = kb - k0;  // in the window's packed buffers, as pack_rows lays out a block
+        pack_rows(kt, I, kc, xr, 0, 1, packed_x + at * kt.padded_width(I));
+        pack_rows(kt, H, kc, hr, 0, 1, packed_h + at * kt.padded_width(H));
+        if (!after) pack_rows(kt, H, kc, rhr, 0, 1, packed_rh + at * kt.padded_width(H));
+      });
+      const bool last = k1 == P;
+      ranges(team, phases, 3 * Hp, 64, [&](int64_t r0, int64_t r1) {
+        GemmWorkspace& ws_mine = ws[size_t(team.id())];
+        gemm_general_packed_range(kt, r0, r1, I, k0, k1, dgx, 1, 3 * Hp, packed_x, wgrad_x, ld_wx, ws_mine);
+        if (after) {
+          gemm_general_packed_range(kt, r0, r1, H, k0, k1, dgh, 1, 3 * Hp, packed_h, wgrad_h, Hn, ws_mine);
+        } else {
+          // The n rows multiply r ⊙ h, the others h.
+          const int64_t split = 2 * Hp;
+          gemm_general_packed_range(kt, r0, std::min(r1, split), H, k0, k1, dgx, 1, 3 * Hp, packed_h, wgrad_h, Hn,
+                                    ws_mine);
+          gemm_general_packed_range(kt, std::max(r0, split), r1, H, k0, k1, dgx, 1, 3 * Hp, packed_rh, wgrad_h, Hn,
+                                    ws_mine);
+        }
+        if (last) {
+          unpermute(dir, r0, r1, wgrad_x, ld_wx, out.w_ih, I);
+          unpermute(dir, r0, r1, wgrad_h, Hn, out.w_hh, H);
+        }
+        if (!cfg.bias) return;
+        // Sums in double, rows in order: the same bits whoever computes them.
+        const float* gh = after ? dgh : dgx;
+        double* sx = bias_sums.data();
+        double* sh = sx + 3 * Hp;
+        if (k0 == 0) {
+          std::fill(sx + r0, sx + r1, 0.0);
+          std::fill(sh + r0, sh + r1, 0.0);
+        }
+        for (int64_t p = k0; p < k1; p++) {
+          const float* gxr = dgx + p * 3 * Hp;
+          const float* ghr = gh + p * 3 * Hp;
+          for (int64_t c = r0; c < r1; c++) {
+            sx[c] += gxr[c];
+            sh[c] += ghr[c];
+          }
+        }
+        if (!last) return;
+        for (int64_t c = r0; c < r1; c++) {
+          const int row = dir.gate_row[size_t(c)];
+          if (row < 0) continue;
+          out.b_ih[row] = float(sx[c]);
+          out.b_hh[row] = float(sh[c]);
+        }
+      });
+    }
+    // dX: a block of kMC packed rows at a time into the member's buffer, then added into its
+    // (t, b) rows. Each row is one packed row of this direction, so blocks add without conflict.
     ranges(team, phases, P, kMC, [&](int64_t r0, int64_t r1) {
+      float* block = dxp + int64_t(team.id()) * kMC * ld_x;
       Rows ga;
       ga.base = dgx + r0 * 3 * Hp;
       ga.ld = 3 * Hp;
       MutRows xc;
-      xc.base = dxp + r0 * ld_x;
+      xc.base = block;
       xc.ld = ld_x;
       gemm_packed(kt, r1 - r0, ga, 1, dir.wih_t.view, 0, dir.wih_t.view.panels, xc, false);
-    });
-    // Each (t, b) row is one packed row of this direction, so the steps scatter without conflict.
-    phases.run(team, int(S), [&](int s) {
-      for (int64_t i = 0; i < sched.active[s]; i++) {
+      int64_t s = sched.step_of_row(r0), i = r0 - sched.offset(s), active = sched.active(s);
+      for (int64_t p = r0; p < r1; p++, i++) {
+        if (i == active) {
+          active = sched.active(++s);
+          i = 0;
+        }
         float* dst = d_in + in_layout.row(sched.time(i, s, reverse), sched.perm[i]);
-        const float* src = dxp + (sched.offset[s] + i) * ld_x;
+        const float* src = block + (p - r0) * ld_x;
         for (int k = 0; k < I; k++) dst[k] += src[k];
       }
     });
@@ -1105,6 +1294,7 @@ void Model::backward(const Tape& tape, const float* d_output, const float* d_hid
   Backward bw(kt_, config_, *tape.impl_, hp_, hn_, threads_for(config_, tape.impl_->sched.rows, threads, 2), d_output, d_hidden, d_input, d_h0, grads,
               *scratch);
   Phases phases(bw.threads, bw.phase_count());
+  work_bytes_.store(bw.bytes + phases.bytes(), std::memory_order_relaxed);
   auto body = [&](const Team& team) { bw.run(team, phases, dirs_); };
   pool.run(bw.threads, body);
 }

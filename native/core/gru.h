@@ -12,6 +12,7 @@
 // for any thread count and any ISA.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,10 @@ class Model {
   const GruConfig& config() const;
   const KernelTable& kernels() const;
   int64_t packed_bytes() const;
+  // Diagnostic: the bytes of working memory the latest forward, forward_train or backward on this
+  // model reserved (the tape and the caller's buffers aside). Their formulas are stated beside
+  // Model::Run and Model::Backward; with calls in flight on several threads, any one of theirs.
+  int64_t last_work_bytes() const;
   // The same configuration, kernels and packed bytes: the two compute the same bits in every call.
   bool same_packing(const Model& other) const;
 
@@ -136,6 +141,7 @@ class Model {
   std::vector<std::unique_ptr<Direction>> dirs_;
   int hp_ = 0, hn_ = 0;
   int64_t packed_bytes_ = 0;
+  mutable std::atomic<int64_t> work_bytes_{0};
 };
 
 // The process-wide model for these weights: every caller that passes the same configuration,

@@ -90,6 +90,11 @@ int main() {
   setups.push_back(make_setup(5, 23, 2, 2, false, true, 7, 5, true, true, true, false, 5));
   // W_ih over 512 KB packed: the projection splits W_ih's panels between the members.
   setups.push_back(make_setup(300, 180, 1, 1, false, true, 3, 40, false, true, true, false, 8));
+  // Long and thin: more phases than the Phases table holds (it is reused epoch after epoch), and
+  // with FASTGRU_WINDOW_BYTES small (ctest's *_windows runs) hundreds of projection windows, with
+  // the units split (3 rows) and the rows split (20 rows, threads 1 and 2).
+  setups.push_back(make_setup(2, 5, 2, 2, true, true, 1100, 3, false, true, true, true, 9));
+  setups.push_back(make_setup(3, 9, 1, 2, false, true, 400, 20, true, true, true, false, 10));
 
   const std::vector<std::string> isas = available_isas();
   for (const char* name : {"ref", "avx2", "avx512", "neon"})
