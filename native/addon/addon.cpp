@@ -283,6 +283,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         Napi::PropertyDescriptor::Function(env, proto, "forwardTrain", &Checked<&ModelWrap::ForwardTrain>),
         Napi::PropertyDescriptor::Function(env, proto, "backward", &Checked<&ModelWrap::Backward>),
         Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::Isa>>("isa"),
+        Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::WorkBytes>>("workBytes"),
     });
     return cls;
   }
@@ -305,6 +306,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ForwardTrain(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
   Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->kernels().name); }
+  // Diagnostic, for the tests of native working memory: the bytes the latest call reserved.
+  Napi::Value WorkBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(model_->last_work_bytes()));
+  }
 
   // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
   Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;

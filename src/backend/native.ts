@@ -39,6 +39,8 @@ interface AddonTape {
 
 interface AddonModel {
   readonly isa: string;
+  /** Diagnostic: the bytes of native working memory the latest call on this model reserved. */
+  readonly workBytes: number;
   forward(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
     lengths: Int32Array | null, threads: number): ForwardResult;
   /** The promise has abort(): work not yet started is skipped and the promise rejects (ERR_ABORTED). */
