@@ -571,6 +571,16 @@ export class GRU {
     }
     if (options) checkKnownKeys(options, knownOptions, 'options');
     const lengths = readLengths(options?.lengths, batch, steps);
+    // A getter read above (options, lengths, h0's data) may have detached or transferred x's or h0's
+    // buffer: every backend would then read a zero-length view. Checked once, after the last getter.
+    if (x.data.length !== steps * batch * I) {
+      throw argError(ArgumentError, 'x', `a buffer that stays attached while the arguments are read (${steps * batch * I} floats)`,
+        `one detached or resized to ${x.data.length} floats`, { gotIsText: true });
+    }
+    if (h0 !== null && h0.length !== LD * batch * H) {
+      throw argError(ArgumentError, 'h0', `a buffer that stays attached while the arguments are read (${LD * batch * H} floats)`,
+        `one detached or resized to ${h0.length} floats`, { gotIsText: true });
+    }
     const outputShape = batched
       ? this.batchFirst ? [batch, steps, DH] : [steps, batch, DH]
       : [steps, DH];

@@ -261,3 +261,21 @@ describe('forwardTrain and backward', () => {
     expect(Math.abs(dropped / out.length - p)).toBeLessThan(0.015);
   });
 });
+
+describe('an argument getter that detaches x', () => {
+  const backends = backendInfo().backend === 'native' ? (['js', 'native'] as const) : (['js'] as const);
+  it.each(backends)('%s: an ArgumentError naming x, not V8 TypeError or zeros', (backend) => {
+    const gru = new GRU({ inputSize: 2, hiddenSize: 3, seed: 1, backend });
+    const data = new Float32Array(3 * 2 * 2).fill(0.5);
+    const lengths = [3, 2];
+    Object.defineProperty(lengths, 1, { get: () => (structuredClone(data.buffer, { transfer: [data.buffer] }), 2) });
+    let caught: unknown;
+    try {
+      gru.forward(tensor(data, [3, 2, 2]), null, { lengths });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as Error).name).toBe('ArgumentError');
+    expect((caught as Error).message).toMatch(/^x: expected a buffer that stays attached/);
+  });
+});
