@@ -1,10 +1,10 @@
 /**
- * Writes the README's benchmark figures from the JSON the benches wrote, so every number in the
- * README comes from a bench run whose command the README gives:
+ * Writes the guide (docs/guide.md)'s benchmark figures from the JSON the benches wrote, so every number in the
+ * guide (docs/guide.md) comes from a bench run whose command the README gives:
  *
  *   npm run bench:readme        (after npm run bench and/or npm run bench:peers)
  *
- * It replaces what sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in README.md:
+ * It replaces what sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in guide (docs/guide.md).md:
  *   native  bench/results/latest.json (npm run bench): native against js, and the FMA peak line
  *   peers   bench/results/peers.json (npm run bench:peers): fastgru beside ORT, tfjs and PyTorch
  *   serve   bench/results/serve.json (npm run bench:serve): the example HTTP server, batching on and off
@@ -18,7 +18,7 @@ import { largeForwardShares, truncated } from './common.mjs';
 import { serveTable } from './serve.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const README = `${ROOT}README.md`;
+const README = `${ROOT}docs/guide.md`;
 
 const fmt = (v, d = 1) => v.toFixed(d);
 const ms = (v) => `${fmt(v, v < 10 ? 2 : 1)} ms`;
@@ -104,7 +104,7 @@ function replaceSection(text, name, body) {
   const close = `<!-- /bench:${name} -->`;
   const a = text.indexOf(open);
   const b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`README.md: expected the markers ${open} … ${close}`);
+  if (a < 0 || b < a) throw new Error(`docs/guide.md: expected the markers ${open} … ${close}`);
   return `${text.slice(0, a + open.length)}\n${body}\n${text.slice(b)}`;
 }
 
