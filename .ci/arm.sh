@@ -5,35 +5,17 @@
 # reference, bit for bit.
 #   bash .ci/arm.sh                   runs if aarch64-linux-gnu-g++ and qemu-aarch64 are on PATH,
 #                                     otherwise says so and exits 0
-#   FASTGRU_ARM=install bash .ci/arm.sh   installs them first (apt-get: g++-aarch64-linux-gnu qemu-user)
+#   FASTGRU_ARM=install bash .ci/arm.sh   installs them first (.ci/arm-tools.sh: apt-get)
 #   FASTGRU_ARM=require bash .ci/arm.sh   missing tools are an error, not a skip
 # Build directory: build-arm/ (FASTGRU_ARM_BUILD_DIR overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=${FASTGRU_ARM:-auto}
 dir=${FASTGRU_ARM_BUILD_DIR:-build-arm}
 jobs=$(nproc 2>/dev/null || echo 2)
-sysroot=/usr/aarch64-linux-gnu
-
-have_tools() {
-  command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64 >/dev/null && [[ -d $sysroot/lib ]]
-}
-
-if ! have_tools && [[ $mode == install ]]; then
-  echo "== arm: installing g++-aarch64-linux-gnu and qemu-user (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null
-fi
-if ! have_tools; then
-  if [[ $mode == auto ]]; then
-    echo "== arm: skipped: aarch64-linux-gnu-g++ or qemu-aarch64 not on PATH (FASTGRU_ARM=install installs them)"
-    exit 0
-  fi
-  echo "== arm: FAILED: aarch64-linux-gnu-g++ or qemu-aarch64 not on PATH, or no $sysroot/lib" >&2
-  exit 1
-fi
+# shellcheck source=.ci/arm-tools.sh
+source .ci/arm-tools.sh
+arm_tools arm
 
 start=$SECONDS
 echo "== arm: $(aarch64-linux-gnu-g++ --version | head -n 1); $(qemu-aarch64 --version | head -n 1)"

@@ -21,10 +21,10 @@
  * stay within 4 times one call's input and output plus 64 MiB.
  * Exits non-zero when a phase grows more than 5% or is over its limit. Writes bench/results/soak.json.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { GRU, Linear, SGD, backendInfo, clipGradNorm, softmaxCrossEntropy } from '../dist/index.js';
 import { number, parseCli } from '../bin/args.mjs';
+import { anonBytes } from '../test/helpers/memory.mjs';
 import { input, writeResult } from './common.mjs';
 
 function parseArgs(argv) {
@@ -127,15 +127,7 @@ async function mixedPhase(args) {
 }
 
 /** Resident anonymous memory (RssAnon, Linux), or RSS where /proc is missing. */
-function anon() {
-  try {
-    const kb = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (kb) return Number(kb[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.memoryUsage().rss;
-}
+const anon = () => anonBytes() ?? process.memoryUsage().rss;
 
 /** Runs fn while sampling anonymous memory every millisecond: the peak above the baseline before it. */
 async function peakDuring(fn) {

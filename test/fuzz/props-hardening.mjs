@@ -22,6 +22,7 @@ import fc from 'fast-check';
 import {
   addon, api, attempt, checkAddonError, checkApiError, count, detach, expectBits, expectOutcome, fail, floats, NATIVE, show, within,
 } from './harness.mjs';
+import { anonSampler } from '../helpers/memory.mjs';
 import { nest } from './rules.mjs';
 
 const { GRU, readSafetensorsFile, writeSafetensors, writeSafetensorsFile, writeSafetensorsFileSync } = api;
@@ -311,15 +312,6 @@ const shared = {
 // A mixed-length batcher load with a memory budget
 // ------------------------------------------------------------------------------------------------
 
-/** Resident anonymous memory in bytes (RssAnon, Linux), or null without /proc. */
-function anon() {
-  try {
-    const kb = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return kb ? Number(kb[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
 /** A full collection before the baseline, so that earlier runs' garbage is not this load's. */
 let collect = null;
 function gc() {
@@ -373,16 +365,9 @@ const batcherRss = {
     // Warm the batcher up on short requests, then measure from a collected baseline.
     await within(Promise.all(requests.slice(0, 4).filter((q) => q.shape[0] <= 16).map((q) => batcher.run(q))), 'the warm-up');
     gc();
-    const base = anon();
-    let peak = base;
-    const sample = () => {
-      const now = anon();
-      if (now !== null && now > peak) peak = now;
-    };
-    const sampler = setInterval(sample, 1);
+    const sampler = anonSampler();
     const settled = await within(Promise.allSettled(requests.map((q) => { count(); return batcher.run(q); })), 'the batcher\'s load');
-    sample();
-    clearInterval(sampler);
+    const { base, peak } = sampler.stop();
     await within(batcher.close(), 'batcher.close()');
     const what = `batcher(${JSON.stringify(options)}): ${s.longs} of ${s.longT} steps among ${s.shorts} short, H=${H}`;
     settled.forEach((o, k) => {

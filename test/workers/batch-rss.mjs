@@ -13,8 +13,8 @@
 //   millisecond while the native forward runs off the event loop (the padded batch is alive all
 //   along), less the same before: immune to the page cache. null where /proc is missing.
 // Prints one JSON line with both, in bytes, and the batcher's stats.
-import { readFileSync } from 'node:fs';
 import { GRU } from '../../dist/index.js';
+import { anonSampler } from '../helpers/memory.mjs';
 
 const args = process.argv.slice(2);
 const mode = args[0];
@@ -51,24 +51,9 @@ const shorts = Array.from({ length: shortCount }, (_, k) => sequence(8, k + 1));
 
 // Warm-up: the engine's buffers for short batches, the code paths, the heap.
 for (let r = 0; r < 3; r++) await Promise.all(shorts.map((x) => batcher.run(x)));
-/** Resident anonymous memory in bytes, or null without /proc. */
-function anon() {
-  try {
-    const kb = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return kb ? Number(kb[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
 globalThis.gc?.();
 const baseline = process.resourceUsage().maxRSS * 1024;
-const anonBaseline = anon();
-let anonPeak = anonBaseline;
-const sampler = setInterval(() => {
-  const now = anon();
-  if (now !== null && now > anonPeak) anonPeak = now;
-}, 1);
+const sampler = anonSampler();
 const batchesBefore = batcher.stats().batches;
 
 let results;
@@ -78,7 +63,7 @@ else {
   results = await Promise.all([...shorts.slice(0, longAt), long, ...shorts.slice(longAt)].map((x) => batcher.run(x)));
 }
 const peak = process.resourceUsage().maxRSS * 1024;
-clearInterval(sampler);
+const { base: anonBaseline, peak: anonPeak } = sampler.stop();
 let checksum = 0;
 for (const r of results) checksum += r.hidden.data[0];
 const stats = batcher.stats();
