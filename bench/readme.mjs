@@ -9,13 +9,15 @@
  *   peers   bench/results/peers.json (npm run bench:peers): fastgru beside ORT, tfjs and PyTorch
  *   serve   bench/results/serve.json (npm run bench:serve): the example HTTP server, batching on and off
  *   workers bench/results/workers.json (npm run bench:workers): RSS of worker_threads sharing a model
- *   char-lm examples/char-lm/results/*.json (npm run example:char-lm, pytorch_char_lm.py)
+ *   char-lm examples/char-lm/results/*.json (npm run example:char-lm, pytorch_char_lm.py), compared
+ *           like against like (examples/char-lm/compare.mjs)
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseCli } from '../bin/args.mjs';
 import { largeForwardShares, truncated } from './common.mjs';
 import { serveTable } from './serve.mjs';
+import { compareRuns } from '../examples/char-lm/compare.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const README = `${ROOT}docs/guide.md`;
@@ -122,17 +124,25 @@ function workersSection(w) {
 
 function charLmSection(ours, torch) {
   const o = ours.options;
+  const compared = compareRuns(ours, torch);
+  const torchEpochs = torch?.options?.epochs ?? '–';
   const lines = [`Measured ${when(ours.date)} (${ours.cpu}, Node ${ours.node}, ${ours.backendInfo.backend} backend, ` +
     `${ours.backendInfo.threads} threads; PyTorch ${torch?.torch ?? '–'} with ${torch?.threads ?? '–'} threads) with ` +
-    `\`npm run example:char-lm\` and \`/usr/bin/python3 examples/char-lm/pytorch_char_lm.py\`: ${o.epochs} epochs of the first ` +
-    `${o.chars.toLocaleString('en-US')} characters, written to \`examples/char-lm/results/\`. tokens/s: the median over epochs.`, ''];
-  lines.push('| GRU form | fastgru perplexity | PyTorch perplexity | fastgru tokens/s | PyTorch tokens/s | fastgru / PyTorch |');
-  lines.push('|---|---:|---:|---:|---:|---:|');
+    `\`npm run example:char-lm\` and \`/usr/bin/python3 examples/char-lm/pytorch_char_lm.py\`: ${o.epochs} epochs (PyTorch: ${torchEpochs}) ` +
+    `of the first ${o.chars.toLocaleString('en-US')} characters, written to \`examples/char-lm/results/\`. Both runs at the same ` +
+    'epoch: the perplexity of that epoch, and tokens/s the median over the epochs up to it.'];
+  if (!compared.comparable) lines.push(`Not compared with PyTorch: ${compared.reason}.`);
+  lines.push('');
+  lines.push('| GRU form | epoch | fastgru perplexity | PyTorch perplexity | fastgru tokens/s | PyTorch tokens/s | fastgru / PyTorch |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|');
+  const n = (v) => Math.round(v).toLocaleString('en-US');
   for (const [form, r] of Object.entries(ours.forms)) {
-    const t = torch?.forms?.[form];
-    const n = (v) => Math.round(v).toLocaleString('en-US');
-    lines.push(`| resetAfter ${form === 'after'} | ${r.finalPerplexity.toFixed(2)} | ${t ? t.finalPerplexity.toFixed(2) : '–'} | ` +
-      `${n(r.medianTokensPerSecond)} | ${t ? n(t.medianTokensPerSecond) : '–'} | ${t ? `**${truncated(r.medianTokensPerSecond / t.medianTokensPerSecond, 1)}×**` : '–'} |`);
+    const c = compared.comparable ? compared.forms[form] : null;
+    const epoch = c ? c.epoch : r.perplexity.length;
+    const mine = c ? c.ours : { perplexity: r.perplexity[epoch - 1], tokensPerSecond: r.medianTokensPerSecond };
+    const t = c?.torch;
+    lines.push(`| resetAfter ${form === 'after'} | ${epoch} | ${mine.perplexity.toFixed(2)} | ${t ? t.perplexity.toFixed(2) : '–'} | ` +
+      `${n(mine.tokensPerSecond)} | ${t ? n(t.tokensPerSecond) : '–'} | ${t ? `**${truncated(mine.tokensPerSecond / t.tokensPerSecond, 1)}×**` : '–'} |`);
   }
   lines.push('');
   for (const [form, r] of Object.entries(ours.forms)) lines.push(`Generated (resetAfter ${form === 'after'}): \`${r.sample}\``, '');

@@ -20,6 +20,7 @@ import {
 } from '../../dist/index.js';
 import { number, oneOf, parseCli, UsageError } from '../../bin/args.mjs';
 import { VOCAB, loadCorpus, prng, sequentialBatches } from './corpus.mjs';
+import { compareRuns } from './compare.mjs';
 import { writeCurve } from './curve.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -194,13 +195,20 @@ async function main() {
   }
   writeFileSync(`${RESULTS}fastgru.json`, `${JSON.stringify(results, null, 1)}\n`);
   const pytorch = existsSync(`${RESULTS}pytorch.json`) ? JSON.parse(readFileSync(`${RESULTS}pytorch.json`, 'utf8')) : null;
-  writeCurve(`${RESULTS}perplexity.svg`, results, pytorch);
+  // Like against like: PyTorch's run only when its settings are these, and both at the same epoch.
+  const compared = compareRuns(results, pytorch);
+  writeCurve(`${RESULTS}perplexity.svg`, results, compared.comparable ? pytorch : null);
   console.log(`wrote examples/char-lm/results/fastgru.json and perplexity.svg`);
+  const n = (v) => Math.round(v).toLocaleString('en-US');
   for (const [form, r] of Object.entries(results.forms)) {
-    const pt = pytorch?.forms?.[form];
-    console.log(`${form}: perplexity ${r.finalPerplexity.toFixed(2)} after ${args.epochs} epochs, ${Math.round(r.medianTokensPerSecond).toLocaleString('en-US')} tokens/s` +
-      (pt ? ` · PyTorch ${pt.finalPerplexity.toFixed(2)}, ${Math.round(pt.medianTokensPerSecond).toLocaleString('en-US')} tokens/s` : ''));
+    console.log(`${form}: perplexity ${r.finalPerplexity.toFixed(2)} after ${args.epochs} epochs, ${n(r.medianTokensPerSecond)} tokens/s (median over epochs)`);
+    const c = compared.comparable ? compared.forms[form] : null;
+    if (c?.torch) {
+      console.log(`${form}, beside PyTorch at epoch ${c.epoch} of both runs: perplexity ${c.ours.perplexity.toFixed(2)} (PyTorch ${c.torch.perplexity.toFixed(2)}), ` +
+        `${n(c.ours.tokensPerSecond)} tokens/s (PyTorch ${n(c.torch.tokensPerSecond)}), the median over epochs 1..${c.epoch}`);
+    }
   }
+  if (!compared.comparable) console.log(`not compared with PyTorch: ${compared.reason}`);
 }
 
 await main();
