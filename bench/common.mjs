@@ -52,7 +52,7 @@ export async function timedTurn(run, warmMs, burstMs, record, done) {
 
 /**
  * x to `digits` decimals, rounded toward zero, for every speed ratio and share of the peak the
- * benches and the README print (the acceptance targets are stated in them): a figure is never printed above its value (1.198 prints as 1.19, not as a 1.20
+ * benches and docs/benchmarks.md print (the acceptance targets are stated in them): a figure is never printed above its value (1.198 prints as 1.19, not as a 1.20
  * that reads as meeting a 1.2 target). The 1e-9 keeps 1.15 (114.999… hundredths) at 1.15.
  */
 export function truncated(x, digits) {

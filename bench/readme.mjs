@@ -1,16 +1,19 @@
 /**
- * Writes the guide (docs/guide.md)'s benchmark figures from the JSON the benches wrote, so every number in the
- * guide (docs/guide.md) comes from a bench run whose command the README gives:
+ * Writes the benchmark tables of docs/benchmarks.md from the JSON the benches wrote, so every figure
+ * there comes from a committed bench run whose command the page gives:
  *
- *   npm run bench:readme        (after npm run bench and/or npm run bench:peers)
+ *   npm run bench:readme        (after npm run bench and/or npm run bench:peers, ...)
  *
- * It replaces what sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in guide (docs/guide.md).md:
+ * It replaces what sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in docs/benchmarks.md:
  *   native  bench/results/latest.json (npm run bench): native against js, and the FMA peak line
  *   peers   bench/results/peers.json (npm run bench:peers): fastgru beside ORT, tfjs and PyTorch
  *   serve   bench/results/serve.json (npm run bench:serve): the example HTTP server, batching on and off
  *   workers bench/results/workers.json (npm run bench:workers): RSS of worker_threads sharing a model
  *   char-lm examples/char-lm/results/*.json (npm run example:char-lm, pytorch_char_lm.py), compared
  *           like against like (examples/char-lm/compare.mjs)
+ *
+ * `renderBenchmarks(text)` returns the page with its tables rewritten; test/docs.test.ts checks that
+ * the committed page is what it returns from the committed JSON.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +23,7 @@ import { serveTable } from './serve.mjs';
 import { compareRuns } from '../examples/char-lm/compare.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const README = `${ROOT}docs/guide.md`;
+export const BENCHMARKS_PAGE = 'docs/benchmarks.md';
 
 const fmt = (v, d = 1) => v.toFixed(d);
 const ms = (v) => `${fmt(v, v < 10 ? 2 : 1)} ms`;
@@ -106,7 +109,7 @@ function replaceSection(text, name, body) {
   const close = `<!-- /bench:${name} -->`;
   const a = text.indexOf(open);
   const b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`docs/guide.md: expected the markers ${open} … ${close}`);
+  if (a < 0 || b < a) throw new Error(`${BENCHMARKS_PAGE}: expected the markers ${open} … ${close}`);
   return `${text.slice(0, a + open.length)}\n${body}\n${text.slice(b)}`;
 }
 
@@ -149,27 +152,40 @@ function charLmSection(ours, torch) {
   return lines.join('\n').trimEnd();
 }
 
-// It takes no arguments: one that looks like a flag (--help, a mistyped option) must not rewrite the README.
-parseCli(process.argv.slice(2), { usage: 'usage: npm run bench:readme   (node bench/readme.mjs): the README\'s figures from bench/results/*.json', options: {} });
-let text = readFileSync(README, 'utf8');
-const sources = [
-  ['native', `${ROOT}bench/results/latest.json`, nativeSection],
-  ['peers', `${ROOT}bench/results/peers.json`, peersSection],
-  ['serve', `${ROOT}bench/results/serve.json`, serveSection],
-  ['workers', `${ROOT}bench/results/workers.json`, workersSection],
-];
-for (const [name, file, section] of sources) {
-  if (!existsSync(file)) {
-    console.log(`skipped ${name}: no ${file}`);
-    continue;
+const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
+
+/**
+ * The benchmarks page with every table rewritten from the JSON under `root`; `log` hears which.
+ * @param {string} text
+ * @param {{ root?: string, log?: (line: string) => void }} [options]
+ */
+export function renderBenchmarks(text, { root = ROOT, log = () => {} } = {}) {
+  const sources = [
+    ['native', `${root}bench/results/latest.json`, nativeSection],
+    ['peers', `${root}bench/results/peers.json`, peersSection],
+    ['serve', `${root}bench/results/serve.json`, serveSection],
+    ['workers', `${root}bench/results/workers.json`, workersSection],
+  ];
+  for (const [name, file, section] of sources) {
+    if (!existsSync(file)) {
+      log(`skipped ${name}: no ${file}`);
+      continue;
+    }
+    text = replaceSection(text, name, section(readJson(file)));
+    log(`${BENCHMARKS_PAGE}: ${name} figures from ${file}`);
   }
-  text = replaceSection(text, name, section(JSON.parse(readFileSync(file, 'utf8'))));
-  console.log(`README.md: ${name} figures from ${file}`);
+  const charLm = `${root}examples/char-lm/results/`;
+  if (existsSync(`${charLm}fastgru.json`)) {
+    const torch = existsSync(`${charLm}pytorch.json`) ? readJson(`${charLm}pytorch.json`) : null;
+    text = replaceSection(text, 'char-lm', charLmSection(readJson(`${charLm}fastgru.json`), torch));
+    log(`${BENCHMARKS_PAGE}: char-lm figures from ${charLm}`);
+  }
+  return text;
 }
-const charLm = `${ROOT}examples/char-lm/results/`;
-if (existsSync(`${charLm}fastgru.json`)) {
-  const torch = existsSync(`${charLm}pytorch.json`) ? JSON.parse(readFileSync(`${charLm}pytorch.json`, 'utf8')) : null;
-  text = replaceSection(text, 'char-lm', charLmSection(JSON.parse(readFileSync(`${charLm}fastgru.json`, 'utf8')), torch));
-  console.log(`README.md: char-lm figures from ${charLm}`);
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // It takes no arguments: one that looks like a flag (--help, a mistyped option) must not rewrite the page.
+  parseCli(process.argv.slice(2), { usage: `usage: npm run bench:readme   (node bench/readme.mjs): the tables of ${BENCHMARKS_PAGE} from bench/results/*.json`, options: {} });
+  const page = `${ROOT}${BENCHMARKS_PAGE}`;
+  writeFileSync(page, renderBenchmarks(readFileSync(page, 'utf8'), { log: (line) => console.log(line) }));
 }
-writeFileSync(README, text);

@@ -4,7 +4,7 @@
  * packs them once per process) against each worker loading its own copy of the state dict.
  *
  *   npm run bench:workers                          4 workers, hiddenSize 768, 2 layers; writes
- *                                                  bench/results/workers.json (for the README)
+ *                                                  bench/results/workers.json (for docs/benchmarks.md)
  *   node bench/shared-workers.mjs --workers 4 --hidden 768 --layers 2 [--json]   (--json: print, write nothing)
  *
  * Each mode runs in a fresh child process, so the resident set sizes (RSS) do not mix. Reported:

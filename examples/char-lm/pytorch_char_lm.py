@@ -1,5 +1,5 @@
 """The same character language model, data and settings as train.mjs, in PyTorch 1.13 on the CPU,
-for the comparison the README quotes (perplexity per epoch and tokens/s).
+for the comparison in docs/benchmarks.md (perplexity per epoch and tokens/s).
 
     /usr/bin/python3 examples/char-lm/pytorch_char_lm.py [--epochs 10] [--form both] [--threads 2]
 
