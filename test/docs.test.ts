@@ -15,7 +15,12 @@ import { BENCHMARKS_PAGE, renderBenchmarks } from '../bench/readme.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { repository: { url: string }; scripts: Record<string, string> };
-const pages = ['README.md', 'CONTRIBUTING.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md', 'CONTRIBUTING.md',
+  ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+  // The examples' own pages.
+  ...readdirSync(join(root, 'examples')).map((d) => `examples/${d}/README.md`).filter((f) => existsSync(join(root, f))),
+];
 const text = (page: string) => readFileSync(join(root, page), 'utf8');
 
 /** https://github.com/OWNER/NAME/blob/main/ from "git+https://github.com/OWNER/NAME.git". */
