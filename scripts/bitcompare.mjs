@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+// Bit-for-bit comparison of two builds of the native engine: the addon built from a git revision
+// (--before) against the addon of this checkout (or --after-addon FILE). Both are built the same
+// way (cmake-js, Release) in a temporary directory outside the repository; the same seeded random
+// cases then run on each addon in child processes (FASTGRU_ADDON), on every ISA this CPU has
+// (FASTGRU_ISA) and with the default and with 4 KB windows (FASTGRU_WINDOW_BYTES), and every byte
+// of every result is compared: output and hidden of forward and forwardTrain, and d_input, d_h0 and
+// every weight and bias gradient of backward.
+//
+// The cases cover both GRU forms, 1-3 layers, one and two directions, lengths (none, or per
+// sequence with 0 and T among them), batch-first and not, with and without h0 and bias, dropout
+// masks in forwardTrain, threads 1 and 2 (FASTGRU_THREAD_WORK=0: small calls really run on both,
+// with the rows split and with the units split), and backward with and without d_output.
+//
+//   node scripts/bitcompare.mjs --before main                  build main and this checkout, compare
+//   node scripts/bitcompare.mjs --before HEAD~3 --cases 400 --seed 7
+//   node scripts/bitcompare.mjs --before-addon A.node --after-addon B.node   no builds
+//   node scripts/bitcompare.mjs --keep                         keep the temporary builds (prints where)
+//
+// It runs the package in dist/ (`npm run build` first); the addon's interface must be the same in
+// both builds. Exits 1 when any byte differs, naming the first differing results.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+
+const { values: opts } = parseArgs({
+  options: {
+    before: { type: 'string' },
+    'before-addon': { type: 'string' },
+    'after-addon': { type: 'string' },
+    cases: { type: 'string', default: '240' },
+    seed: { type: 'string', default: '20240616' },
+    jobs: { type: 'string', default: '2' },
+    keep: { type: 'boolean', default: false },
+    // Internal: run the cases on the addon in FASTGRU_ADDON and write the results to FILE.
+    child: { type: 'string' },
+  },
+});
+
+// ------------------------------------------------------------------------------------------------
+// The cases (the same in every child: a seeded generator)
+// ------------------------------------------------------------------------------------------------
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeCases(count, seed) {
+  const rand = mulberry32(seed);
+  const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
+  const pick = (...xs) => xs[Math.floor(rand() * xs.length)];
+  const cases = [];
+  for (let k = 0; k < count; k++) {
+    // Every eighth case is mid-sized (several gate blocks and panels, many rows); the rest small.
+    const big = k % 8 === 7;
+    const T = big ? int(6, 16) : int(0, 9);
+    const B = big ? int(16, 33) : pick(1, 2, 3, int(4, 12), int(16, 24));
+    const numLayers = 1 + (k % 3);
+    const c = {
+      id: k,
+      resetAfter: k % 2 === 0,
+      numLayers,
+      bidirectional: Math.floor(k / 6) % 2 === 1,
+      batchFirst: rand() < 0.5,
+      bias: rand() < 0.85,
+      withH0: rand() < 0.5,
+      dropout: numLayers > 1 && rand() < 0.5 ? 0.3 : 0,
+      threads: Math.floor(k / 12) % 2 === 0 ? 1 : 2,
+      T,
+      B,
+      I: big ? int(16, 64) : int(1, 40),
+      H: big ? int(33, 100) : int(1, 70),
+      dOutputNull: rand() < 0.2,
+      lengths: null,
+      seed: int(1, 1 << 30),
+    };
+    if (rand() < 0.5 && B > 0) {
+      c.lengths = Array.from({ length: B }, () => int(0, T));
+      c.lengths[int(0, B - 1)] = T;
+      if (B > 1) c.lengths[int(0, B - 1)] = 0;
+    }
+    cases.push(c);
+  }
+  return cases;
+}
+
+function uniform(rand, n, scale) {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The child: runs every case on the addon FASTGRU_ADDON names, writes the results' bytes
+// ------------------------------------------------------------------------------------------------
+
+async function child(file) {
+  const { GRU, backendInfo } = await import(pathToFileURL(join(ROOT, 'dist/index.js')).href);
+  const info = backendInfo();
+  if (info.backend !== 'native' || info.addon?.source !== 'FASTGRU_ADDON')
+    throw new Error(`the child runs on ${JSON.stringify(info)}, not the addon FASTGRU_ADDON names`);
+  const chunks = [];
+  const index = [];
+  let offset = 0;
+  const put = (caseId, name, data) => {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    index.push({ case: caseId, name, offset, length: bytes.length });
+    chunks.push(Buffer.from(bytes));
+    offset += bytes.length;
+  };
+  for (const c of makeCases(Number(opts.cases), Number(opts.seed))) {
+    const D = c.bidirectional ? 2 : 1;
+    const LD = c.numLayers * D;
+    const rand = mulberry32(c.seed);
+    const xShape = c.batchFirst ? [c.B, c.T, c.I] : [c.T, c.B, c.I];
+    const oShape = c.batchFirst ? [c.B, c.T, D * c.H] : [c.T, c.B, D * c.H];
+    const hShape = [LD, c.B, c.H];
+    const x = { data: uniform(rand, c.T * c.B * c.I, 2), shape: xShape };
+    const h0 = c.withH0 ? { data: uniform(rand, LD * c.B * c.H, 0.9), shape: hShape } : null;
+    const dOutput = c.dOutputNull ? null : { data: uniform(rand, c.T * c.B * D * c.H, 1), shape: oShape };
+    const dHidden = { data: uniform(rand, LD * c.B * c.H, 1), shape: hShape };
+    const gru = new GRU({
+      inputSize: c.I, hiddenSize: c.H, numLayers: c.numLayers, bidirectional: c.bidirectional,
+      batchFirst: c.batchFirst, bias: c.bias, resetAfter: c.resetAfter, dropout: c.dropout,
+      threads: c.threads, seed: c.seed, backend: 'native',
+    });
+    const options = c.lengths ? { lengths: c.lengths } : undefined;
+    const f = gru.forward(x, h0, options);
+    put(c.id, 'forward.output', f.output.data);
+    put(c.id, 'forward.hidden', f.hidden.data);
+    const run = gru.forwardTrain(x, h0, options);
+    put(c.id, 'forwardTrain.output', run.output.data);
+    put(c.id, 'forwardTrain.hidden', run.hidden.data);
+    const g = run.backward(dOutput, dHidden);
+    put(c.id, 'backward.dInput', g.dInput.data);
+    put(c.id, 'backward.dH0', g.dH0.data);
+    for (const name of Object.keys(g.grads).sort()) put(c.id, `backward.${name}`, g.grads[name].data);
+  }
+  writeFileSync(`${file}.bin`, Buffer.concat(chunks));
+  writeFileSync(`${file}.json`, JSON.stringify({ isa: info.isa, index }));
+}
+
+// ------------------------------------------------------------------------------------------------
+// The parent: builds, runs the children, compares
+// ------------------------------------------------------------------------------------------------
+
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  if (r.status !== 0) {
+    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n');
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}`);
+  }
+  return r.stdout;
+}
+
+/** Builds the addon of source tree `src` with cmake-js into `out`; returns the .node file. */
+function buildAddon(src, out, what) {
+  const started = Date.now();
+  console.log(`bitcompare: building ${what} (cmake-js, Release, -j${opts.jobs})...`);
+  run(process.execPath, [join(ROOT, 'node_modules/cmake-js/bin/cmake-js'), 'compile', '-d', src, '-O', out], {
+    cwd: src,
+    env: { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: opts.jobs },
+  });
+  const addon = join(out, 'Release', 'fastgru.node');
+  if (!existsSync(addon)) throw new Error(`no ${addon} after the build`);
+  console.log(`bitcompare: built ${what} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return addon;
+}
+
+/** The ISAs this CPU offers the addon, as its info() lists them. */
+function isas(addon) {
+  const script = `const a = require(${JSON.stringify(addon)});
+    a.init((code, message) => Object.assign(new Error(message), { code }), (n) => new Float32Array(n));
+    console.log(JSON.stringify(a.info().isas));`;
+  return JSON.parse(run(process.execPath, ['-e', script]).trim());
+}
+
+function runChild(addon, env, file) {
+  run(process.execPath, [SELF, '--child', file, '--cases', opts.cases, '--seed', opts.seed], {
+    env: { ...process.env, FASTGRU_ADDON: addon, FASTGRU_THREAD_WORK: '0', ...env },
+    maxBuffer: 1 << 26,
+  });
+  return {
+    bin: readFileSync(`${file}.bin`),
+    meta: JSON.parse(readFileSync(`${file}.json`, 'utf8')),
+  };
+}
+
+async function main() {
+  if (opts.child) return child(opts.child);
+  if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('no dist/index.js: run `npm run build` first');
+  if (!opts.before && !opts['before-addon']) throw new Error('usage: --before <git-rev> or --before-addon FILE');
+  const temp = mkdtempSync(join(tmpdir(), 'fastgru-bitcompare-'));
+  const worktree = join(temp, 'before-src');
+  let addedWorktree = false;
+  try {
+    let before = opts['before-addon'] && resolve(opts['before-addon']);
+    if (!before) {
+      const rev = run('git', ['-C', ROOT, 'rev-parse', '--verify', `${opts.before}^{commit}`]).trim();
+      run('git', ['-C', ROOT, 'worktree', 'add', '--detach', worktree, rev]);
+      addedWorktree = true;
+      // The build reads node-addon-api through node_modules: this checkout's.
+      symlinkSync(join(ROOT, 'node_modules'), join(worktree, 'node_modules'), 'dir');
+      before = buildAddon(worktree, join(temp, 'before-build'), `the addon of ${opts.before} (${rev.slice(0, 12)})`);
+    }
+    const after = opts['after-addon'] ? resolve(opts['after-addon']) : buildAddon(ROOT, join(temp, 'after-build'), 'the addon of this checkout');
+    const list = isas(after);
+    const beforeList = isas(before);
+    if (JSON.stringify(list) !== JSON.stringify(beforeList))
+      throw new Error(`the two addons offer different ISAs: ${beforeList} before, ${list} after`);
+    let results = 0, cases = 0, bytes = 0, differing = 0;
+    const failures = [];
+    for (const isa of list) {
+      for (const windowBytes of ['', '4096']) {
+        const env = { FASTGRU_ISA: isa, FASTGRU_WINDOW_BYTES: windowBytes };
+        const what = `isa ${isa}, windows ${windowBytes || 'default'}`;
+        const a = runChild(before, env, join(temp, `before-${isa}-${windowBytes || 'default'}`));
+        const b = runChild(after, env, join(temp, `after-${isa}-${windowBytes || 'default'}`));
+        if (a.meta.isa !== isa || b.meta.isa !== isa) throw new Error(`${what}: a child ran on ${a.meta.isa} / ${b.meta.isa}`);
+        if (JSON.stringify(a.meta.index) !== JSON.stringify(b.meta.index)) throw new Error(`${what}: the results' shapes differ`);
+        let diff = 0;
+        for (const r of a.meta.index) {
+          const x = a.bin.subarray(r.offset, r.offset + r.length);
+          const y = b.bin.subarray(r.offset, r.offset + r.length);
+          let d = 0;
+          for (let i = 0; i < r.length; i++) if (x[i] !== y[i]) d++;
+          if (d && failures.length < 20) failures.push(`${what}: case ${r.case} ${r.name}: ${d} of ${r.length} bytes differ`);
+          diff += d;
+        }
+        cases += Number(opts.cases);
+        results += a.meta.index.length;
+        bytes += a.bin.length;
+        differing += diff;
+        console.log(`bitcompare: ${what}: ${opts.cases} cases, ${a.meta.index.length} results, ${a.bin.length} bytes, ${diff} differ`);
+      }
+    }
+    console.log(`bitcompare: ${cases} case runs (${opts.cases} cases x ${list.length} ISAs x 2 window sizes), ` +
+      `${results} results, ${bytes} bytes compared, ${differing} differing bytes`);
+    for (const f of failures) console.log(`  ${f}`);
+    process.exitCode = differing ? 1 : 0;
+  } finally {
+    if (opts.keep) console.log(`bitcompare: kept ${temp}`);
+    else {
+      if (addedWorktree) spawnSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', worktree]);
+      rmSync(temp, { recursive: true, force: true });
+      spawnSync('git', ['-C', ROOT, 'worktree', 'prune']);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(`bitcompare: ${e.message}`);
+  process.exitCode = 2;
+});
