@@ -55,11 +55,19 @@
     {
       "target_name": "fastgru",
       "sources": [
+        "native/core/backward.cpp",
+        "native/core/checks.cpp",
         "native/core/cpu.cpp",
         "native/core/cpu_limit.cpp",
+        "native/core/fma_peak.cpp",
+        "native/core/forward.cpp",
         "native/core/gemm.cpp",
-        "native/core/gru.cpp",
-        "native/core/shared.cpp",
+        "native/core/memory.cpp",
+        "native/core/model.cpp",
+        "native/core/model_cache.cpp",
+        "native/core/schedule.cpp",
+        "native/core/scratch.cpp",
+        "native/core/tape.cpp",
         "native/core/thread_pool.cpp",
         "native/addon/addon.cpp"
       ],

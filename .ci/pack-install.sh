@@ -37,7 +37,7 @@ tar -tzf "$tarball" > "$work/files.txt"
 echo "   $(basename "$tarball"): $(du -k "$tarball" | cut -f1) KiB, $(wc -l < "$work/files.txt") files"
 for f in package/package.json package/prebuilds/linux-x64/node.napi.glibc.node package/dist/index.js package/dist/index.cjs \
          package/dist/index.d.ts package/dist/index.d.cts package/bin/fastgru.mjs package/bin/args.mjs package/scripts/build.mjs \
-         package/binding.gyp package/native/core/gru.cpp package/native/addon/addon.cpp package/CHANGELOG.md package/LICENSE; do
+         package/binding.gyp package/native/core/forward.cpp package/native/addon/addon.cpp package/CHANGELOG.md package/LICENSE; do
   grep -qx "$f" "$work/files.txt" || fail "$f is not in the tarball"
 done
 if grep -E '^package/(build|native/test|native/prebuild|src|test|\.ci)/|^package/CMakeLists\.txt$|\.map$' "$work/files.txt"; then

@@ -19,7 +19,7 @@
 #     see). With it, the libc calls node makes are not checked as memory accesses, but the locks it
 #     takes still order the addon's accesses (libuv's queue between Execute and the completion), and
 #     every access the addon and the core make is checked: a core with the scratch free list's lock
-#     removed fails here with a report naming Model::give_back on a libuv worker.
+#     removed fails here with a report naming ScratchLease::~ScratchLease on a libuv worker.
 #   - What JS reads and writes (typed arrays, V8's heap) is invisible: a race between JS and a
 #     worker thread of the addon cannot be reported.
 #   - Only node gets the runtime: a shell with libtsan preloaded dies of SIGSEGV before its first

@@ -1,5 +1,6 @@
 // Native working memory stays proportional to the data (design §5). The engine states the bytes of
-// working memory each call reserves (native/core/gru.cpp, beside Model::Run and Model::Backward);
+// working memory each call reserves (beside struct Forward in native/core/forward.cpp and struct
+// Backward in native/core/backward.cpp);
 // the addon's diagnostic `workBytes` reports what the latest call reserved, and these tests hold it
 // to that formula: for long, thin sequences it is a constant beside the output (forward) and grows
 // with the rows only by the gradients backward sums over every row. A long, thin forward's peak
@@ -12,7 +13,7 @@ import { distWarning, prng, runNode, uniform } from './helpers/native.js';
 
 const native = backendInfo().backend === 'native';
 
-// The engine's constants (native/core/kernels/kernels.h, gemm.h, thread_pool.h, gru.cpp).
+// The engine's constants (native/core/kernels/kernels.h, gemm.h, thread_pool.h, schedule.h).
 const K_MR = 4;
 const K_GATE_BLOCK = 16;
 const K_MC = 128;
@@ -58,7 +59,7 @@ function sizes(s: Shape, isa: string) {
 /** Phases::bytes_for: a slot per phase up to 2·kEpoch, 8 bytes a member and 4 a slot; a line a member. */
 const phasesBytes = (n: number, phases: number) => Math.min(Math.max(phases, 1), 2 * K_EPOCH) * (8 * n + 4) + 64 * n;
 
-/** Model::Run's working memory (forward, or forwardTrain's without its tape). */
+/** Forward's working memory (forward, or forwardTrain's without its tape). */
 function forwardBytes(s: Shape, isa: string, train: boolean): number {
   const z = sizes(s, isa);
   const w = Math.max(1, Math.floor(WINDOW_BYTES / (12 * z.Hp * Math.max(s.B, 1))));
@@ -72,7 +73,7 @@ function forwardBytes(s: Shape, isa: string, train: boolean): number {
   return 4 * floats + 8 * pointers + z.cuts + phases + z.schedule;
 }
 
-/** Model::Backward's working memory. */
+/** Backward's working memory. */
 function backwardBytes(s: Shape, isa: string): number {
   const z = sizes(s, isa);
   const ldX = z.padded(Math.max(s.I, s.D * s.H));

@@ -40,8 +40,10 @@
 #include <vector>
 
 #include "../core/cpu.h"
+#include "../core/fma_peak.h"
 #include "../core/gemm.h"
 #include "../core/gru.h"
+#include "../core/model_cache.h"
 #include "../core/thread_pool.h"
 
 namespace {
@@ -735,6 +737,9 @@ Napi::Value JsInfo(const Napi::CallbackInfo& info) {
   });
 }
 
+// fmaPeak(threads, seconds = 0.5): the machine's FMA throughput in GFLOP/s on `threads` threads
+// (native/core/fma_peak.h). The benchmark's export only (bench/bench.mjs quotes it beside the GRU's
+// own figures); the engine never calls the probe and the package's API does not expose it.
 Napi::Value JsFmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {

@@ -25,6 +25,8 @@ namespace fastgru {
 
 struct KernelTable;
 class ThreadPool;
+struct PackedDirection;
+struct ModelParts;
 
 struct GruConfig {
   int input_size = 0;
@@ -77,10 +79,10 @@ class Tape {
  public:
   ~Tape();
   int64_t bytes() const;
+  struct Impl;  // what the tape holds: defined in tape.h, for the core's own units
 
  private:
   friend class Model;
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   explicit Tape(std::unique_ptr<Impl> impl);
 };
@@ -103,7 +105,7 @@ class Model {
   int64_t packed_bytes() const;
   // Diagnostic: the bytes of working memory the latest forward, forward_train or backward on this
   // model reserved (the tape and the caller's buffers aside). Their formulas are stated beside
-  // Model::Run and Model::Backward; with calls in flight on several threads, any one of theirs.
+  // the passes, struct Forward (forward.cpp) and struct Backward (backward.cpp); with calls in flight on several threads, any one of theirs.
   int64_t last_work_bytes() const;
   // The same configuration, kernels and packed bytes: the two compute the same bits in every call.
   bool same_packing(const Model& other) const;
@@ -124,41 +126,14 @@ class Model {
                 const std::vector<DirectionGradients>& grads, ThreadPool& pool, int threads) const;
 
  private:
-  struct Direction;
-  struct Run;
-  struct Backward;
-  // Working buffers, kept between calls (and models) so a call does not pay for fresh pages; one
-  // set per concurrent call, taken from and returned to a small process-wide free list.
- public:
-  struct Scratch;
-
- private:
-  class ScratchLease;
-  std::unique_ptr<Scratch> take_scratch() const;
-  void give_back(std::unique_ptr<Scratch> scratch) const;
+  // What the forward and backward passes read of the model (model_impl.h).
+  ModelParts parts() const;
   GruConfig config_;
   const KernelTable& kt_;
-  std::vector<std::unique_ptr<Direction>> dirs_;
+  std::vector<std::unique_ptr<PackedDirection>> dirs_;
   int hp_ = 0, hn_ = 0;
   int64_t packed_bytes_ = 0;
   mutable std::atomic<int64_t> work_bytes_{0};
 };
-
-// The process-wide model for these weights: every caller that passes the same configuration,
-// kernels and weight values gets the same Model, for as long as one of them holds it. A 128-bit
-// hash of the weights finds the candidates; the caller's weights are packed (outside the table's
-// lock) and compared byte for byte with a candidate's before it is returned, so weights made to
-// collide get a model of their own. For models built in several worker_threads from one
-// SharedArrayBuffer of weights (GRU.fromShared). Thread-safe.
-std::shared_ptr<const Model> shared_model(const GruConfig& config, const std::vector<DirectionWeights>& weights,
-                                          const KernelTable& kernels);
-// shared_model with the hash given, for the tests of a collision.
-std::shared_ptr<const Model> shared_model_hashed(const GruConfig& config, const std::vector<DirectionWeights>& weights,
-                                                 const KernelTable& kernels, uint64_t hash_a, uint64_t hash_b);
-
-// The machine's FMA throughput in GFLOP/s on `threads` threads (at most thread_cap()), from the
-// kernel table's FMA loop run for about `seconds`: the ceiling the benchmark quotes beside the GRU's
-// own figures.
-double fma_peak_gflops(const KernelTable& kernels, ThreadPool& pool, int threads, double seconds);
 
 }  // namespace fastgru

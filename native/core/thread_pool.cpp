@@ -212,14 +212,6 @@ bool Handoff::next(Item* item, int64_t use) {
   return got;
 }
 
-void Team::split(int64_t total, int64_t grain, int64_t* begin, int64_t* end) const {
-  const int64_t units = (total + grain - 1) / grain;
-  const int64_t lo = units * id_ / size_;
-  const int64_t hi = units * (id_ + 1) / size_;
-  *begin = lo * grain < total ? lo * grain : total;
-  *end = hi * grain < total ? hi * grain : total;
-}
-
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -41,8 +41,6 @@ class Team {
   void sync() const {
     if (size_ > 1) barrier_->wait();
   }
-  // The part [begin, end) of [0, total) that this member takes, in multiples of `grain`.
-  void split(int64_t total, int64_t grain, int64_t* begin, int64_t* end) const;
 
  private:
   int id_, size_;

@@ -27,6 +27,7 @@
 #include "cpu.h"
 #include "error.h"
 #include "gru_reference.h"
+#include "testing.h"
 #include "thread_pool.h"
 
 using namespace fastgru;

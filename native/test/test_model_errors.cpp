@@ -17,8 +17,10 @@
 #include "check.h"
 #include "cpu.h"
 #include "error.h"
+#include "fma_peak.h"
 #include "gru.h"
 #include "gru_reference.h"
+#include "model_cache.h"
 #include "thread_pool.h"
 
 using namespace fastgru;

@@ -1,5 +1,5 @@
 // The thread pool: many jobs of 1-4 threads (every member runs once per job, with its own id),
-// Team::split covering [0, total) exactly, the barrier with 1-4 threads over many rounds, two OS
+// team_split covering [0, total) exactly, the barrier with 1-4 threads over many rounds, two OS
 // threads calling run() on one pool at once (the one that finds it busy runs its job alone:
 // results still correct), a job that calls run() from inside (runs inline), a pool destroyed right
 // after use, Handoff passing rows from a slow member to idle ones, and default_threads() reading
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "check.h"
+#include "testing.h"
 #include "thread_pool.h"
 
 using namespace fastgru;
@@ -36,7 +37,7 @@ struct SumJob {
     if (team.id() < 0 || team.id() >= team.size()) bad_team++;
     ran[team.id()]++;
     int64_t b, e;
-    team.split(int64_t(data->size()), 16, &b, &e);
+    team_split(team, int64_t(data->size()), 16, &b, &e);
     int64_t s = 0;
     for (int64_t i = b; i < e; i++) s += (*data)[size_t(i)];
     partial[size_t(team.id())] = s;
@@ -53,7 +54,7 @@ int64_t expected_sum(int64_t n) { return n * (n - 1) / 2; }
 }  // namespace
 
 int main() {
-  // Team::split: the members' parts tile [0, total) in order, in multiples of grain.
+  // team_split: the members' parts tile [0, total) in order, in multiples of grain.
   {
     int64_t bad = 0;
     for (int size = 1; size <= 5; size++)
@@ -64,14 +65,14 @@ int main() {
             SpinBarrier unused;
             Team t(id, size, &unused);
             int64_t b, e;
-            t.split(total, grain, &b, &e);
+            team_split(t, total, grain, &b, &e);
             if (b != next || e < b || (b % grain != 0 && b != total)) bad++;
             next = e;
           }
           if (next != total) bad++;
         }
-    EXPECT(bad == 0, "Team::split: %lld splits do not tile [0, total) in multiples of grain", (long long)bad);
-    std::printf("%s Team::split tiles [0, total) for sizes 1-5, totals 0-70, grains 1, 3, 4, 8, 24\n",
+    EXPECT(bad == 0, "team_split: %lld splits do not tile [0, total) in multiples of grain", (long long)bad);
+    std::printf("%s team_split tiles [0, total) for sizes 1-5, totals 0-70, grains 1, 3, 4, 8, 24\n",
                 bad ? "FAIL" : "ok  ");
   }
 

@@ -1,11 +1,14 @@
-// The table of shared models: one packed Model per distinct (configuration, kernels, weight values)
-// in the process, held weakly so it goes when its last user does.
+// The model cache (model_cache.h): one packed Model per distinct (configuration, kernels, weight
+// values) in the process, held weakly so it goes when its last user does.
+#include "model_cache.h"
+
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <tuple>
 
-#include "gru.h"
 #include "kernels/kernels.h"
+#include "testing.h"
 
 namespace fastgru {
 
