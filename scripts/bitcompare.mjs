@@ -24,20 +24,23 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { number, parseCli } from '../bin/args.mjs';
+import { prng, uniform } from '../test/helpers/prng.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 
-const { values: opts } = parseArgs({
+const USAGE = 'usage: node scripts/bitcompare.mjs (--before REV | --before-addon FILE) [--after-addon FILE] [--cases N] [--seed N] [--jobs N] [--keep]';
+const opts = parseCli(process.argv.slice(2), {
+  usage: USAGE,
   options: {
     before: { type: 'string' },
     'before-addon': { type: 'string' },
     'after-addon': { type: 'string' },
-    cases: { type: 'string', default: '240' },
-    seed: { type: 'string', default: '20240616' },
-    jobs: { type: 'string', default: '2' },
-    keep: { type: 'boolean', default: false },
+    cases: { type: 'string', value: number({ integer: true, min: 1 }), default: 240 },
+    seed: { type: 'string', value: number({ integer: true, min: 0, max: 2 ** 32 - 1 }), default: 20240616 },
+    jobs: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
+    keep: { type: 'boolean' },
     // Internal: run the cases on the addon in FASTGRU_ADDON and write the results to FILE.
     child: { type: 'string' },
   },
@@ -47,19 +50,8 @@ const { values: opts } = parseArgs({
 // The cases (the same in every child: a seeded generator)
 // ------------------------------------------------------------------------------------------------
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function makeCases(count, seed) {
-  const rand = mulberry32(seed);
+  const rand = prng(seed);
   const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
   const pick = (...xs) => xs[Math.floor(rand() * xs.length)];
   const cases = [];
@@ -97,12 +89,6 @@ function makeCases(count, seed) {
   return cases;
 }
 
-function uniform(rand, n, scale) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
-  return a;
-}
-
 // ------------------------------------------------------------------------------------------------
 // The child: runs every case on the addon FASTGRU_ADDON names, writes the results' bytes
 // ------------------------------------------------------------------------------------------------
@@ -121,10 +107,10 @@ async function child(file) {
     chunks.push(Buffer.from(bytes));
     offset += bytes.length;
   };
-  for (const c of makeCases(Number(opts.cases), Number(opts.seed))) {
+  for (const c of makeCases(opts.cases, opts.seed)) {
     const D = c.bidirectional ? 2 : 1;
     const LD = c.numLayers * D;
-    const rand = mulberry32(c.seed);
+    const rand = prng(c.seed);
     const xShape = c.batchFirst ? [c.B, c.T, c.I] : [c.T, c.B, c.I];
     const oShape = c.batchFirst ? [c.B, c.T, D * c.H] : [c.T, c.B, D * c.H];
     const hShape = [LD, c.B, c.H];
@@ -172,7 +158,7 @@ function buildAddon(src, out, what) {
   console.log(`bitcompare: building ${what} (cmake-js, Release, -j${opts.jobs})...`);
   run(process.execPath, [join(ROOT, 'node_modules/cmake-js/bin/cmake-js'), 'compile', '-d', src, '-O', out], {
     cwd: src,
-    env: { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: opts.jobs },
+    env: { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(opts.jobs) },
   });
   const addon = join(out, 'Release', 'fastgru.node');
   if (!existsSync(addon)) throw new Error(`no ${addon} after the build`);
@@ -189,7 +175,7 @@ function isas(addon) {
 }
 
 function runChild(addon, env, file) {
-  run(process.execPath, [SELF, '--child', file, '--cases', opts.cases, '--seed', opts.seed], {
+  run(process.execPath, [SELF, '--child', file, '--cases', String(opts.cases), '--seed', String(opts.seed)], {
     env: { ...process.env, FASTGRU_ADDON: addon, FASTGRU_THREAD_WORK: '0', ...env },
     maxBuffer: 1 << 26,
   });
@@ -202,12 +188,15 @@ function runChild(addon, env, file) {
 async function main() {
   if (opts.child) return child(opts.child);
   if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('no dist/index.js: run `npm run build` first');
-  if (!opts.before && !opts['before-addon']) throw new Error('usage: --before <git-rev> or --before-addon FILE');
+  if (!opts.before && !opts.beforeAddon) {
+    console.error(`bitcompare: --before or --before-addon is required\n${USAGE}`);
+    process.exit(2);
+  }
   const temp = mkdtempSync(join(tmpdir(), 'fastgru-bitcompare-'));
   const worktree = join(temp, 'before-src');
   let addedWorktree = false;
   try {
-    let before = opts['before-addon'] && resolve(opts['before-addon']);
+    let before = opts.beforeAddon && resolve(opts.beforeAddon);
     if (!before) {
       const rev = run('git', ['-C', ROOT, 'rev-parse', '--verify', `${opts.before}^{commit}`]).trim();
       run('git', ['-C', ROOT, 'worktree', 'add', '--detach', worktree, rev]);
@@ -216,7 +205,7 @@ async function main() {
       symlinkSync(join(ROOT, 'node_modules'), join(worktree, 'node_modules'), 'dir');
       before = buildAddon(worktree, join(temp, 'before-build'), `the addon of ${opts.before} (${rev.slice(0, 12)})`);
     }
-    const after = opts['after-addon'] ? resolve(opts['after-addon']) : buildAddon(ROOT, join(temp, 'after-build'), 'the addon of this checkout');
+    const after = opts.afterAddon ? resolve(opts.afterAddon) : buildAddon(ROOT, join(temp, 'after-build'), 'the addon of this checkout');
     const list = isas(after);
     const beforeList = isas(before);
     if (JSON.stringify(list) !== JSON.stringify(beforeList))
@@ -240,7 +229,7 @@ async function main() {
           if (d && failures.length < 20) failures.push(`${what}: case ${r.case} ${r.name}: ${d} of ${r.length} bytes differ`);
           diff += d;
         }
-        cases += Number(opts.cases);
+        cases += opts.cases;
         results += a.meta.index.length;
         bytes += a.bin.length;
         differing += diff;

@@ -111,6 +111,16 @@ const SCRIPTS: Script[] = [
     ],
   },
   {
+    command: ['scripts/bitcompare.mjs'],
+    bad: [
+      { args: [], names: '--before' },
+      { args: ['--before'], names: '--before' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--before', 'HEAD', '--cases', '0'], names: '--cases' },
+      { args: ['--before', 'HEAD', '--seed', '-1'], names: '--seed' },
+    ],
+  },
+  {
     command: ['scripts/prebuild.mjs'],
     bad: [
       { args: ['--targets'], names: '--targets' },
