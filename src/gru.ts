@@ -23,6 +23,14 @@ import { makeShare, shareOptions, viewShare, type SharedGRU } from './serve/shar
 import { fromKeras, fromOnnx, toKeras, toOnnx, type KerasGruLayer, type OnnxGruNode, type OnnxGruWeights } from './io/convert.js';
 import { writeSafetensorsFile } from './io/safetensors.js';
 import { gruSafetensorsMetadata, readGruSafetensorsFile, type ReadGruOptions } from './io/statedict.js';
+import {
+  backendOption,
+  booleanOption,
+  checkKnownKeys,
+  optionsObject,
+  positiveIntegerOption,
+  seedOption,
+} from './check.js';
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
@@ -114,30 +122,6 @@ const MAX_STEPS_OR_BATCH = 2 ** 31 - 1;
 /** Nor all of them together more than this (8 GiB of float32). */
 const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
-function positiveInt(options: Record<string, unknown>, name: string, fallback?: number): number {
-  const value = options[name] === undefined ? fallback : options[name];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw argError(OptionError, `options.${name}`, 'a positive integer', value);
-  }
-  return value;
-}
-
-function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const value = options[name] === undefined ? fallback : options[name];
-  if (typeof value !== 'boolean') throw argError(OptionError, `options.${name}`, 'a boolean', value);
-  return value;
-}
-
-function checkKnownKeys(value: object, known: Set<string>, arg: string): void {
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) {
-      throw argError(OptionError, arg, `only the options ${[...known].join(', ')}`, `unknown option "${key}"`, {
-        gotIsText: true,
-      });
-    }
-  }
-}
-
 interface ParameterSpec {
   readonly name: string;
   readonly shape: readonly number[];
@@ -169,37 +153,29 @@ export class GRU {
    * parameters then view the share's buffer.
    */
   constructor(options: GRUOptions, shared?: SharedGRU) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw argError(OptionError, 'options', 'an object with at least inputSize and hiddenSize', options);
-    }
-    const o = options as unknown as Record<string, unknown>;
-    checkKnownKeys(o, OPTION_NAMES, 'options');
+    const o = optionsObject(options, 'an object with at least inputSize and hiddenSize');
+    checkKnownKeys(o, OPTION_NAMES);
+    // Both sizes are required: a missing one is named before any other option is read.
     if (o.inputSize === undefined) throw argError(OptionError, 'options.inputSize', 'a positive integer', undefined);
     if (o.hiddenSize === undefined) throw argError(OptionError, 'options.hiddenSize', 'a positive integer', undefined);
-    this.inputSize = positiveInt(o, 'inputSize');
-    this.hiddenSize = positiveInt(o, 'hiddenSize');
-    this.numLayers = positiveInt(o, 'numLayers', 1);
-    this.bidirectional = bool(o, 'bidirectional', false);
-    this.batchFirst = bool(o, 'batchFirst', false);
-    this.bias = bool(o, 'bias', true);
-    this.resetAfter = bool(o, 'resetAfter', true);
+    this.inputSize = positiveIntegerOption(o, 'inputSize');
+    this.hiddenSize = positiveIntegerOption(o, 'hiddenSize');
+    this.numLayers = positiveIntegerOption(o, 'numLayers', 1);
+    this.bidirectional = booleanOption(o, 'bidirectional', false);
+    this.batchFirst = booleanOption(o, 'batchFirst', false);
+    this.bias = booleanOption(o, 'bias', true);
+    this.resetAfter = booleanOption(o, 'resetAfter', true);
     const dropout = o.dropout === undefined ? 0 : o.dropout;
     if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) {
       throw argError(OptionError, 'options.dropout', 'a probability in [0, 1]', dropout);
     }
     this.dropout = dropout;
-    const backend = o.backend === undefined ? 'auto' : o.backend;
-    if (backend !== 'auto' && backend !== 'native' && backend !== 'js') {
-      throw argError(OptionError, 'options.backend', "'auto', 'native' or 'js'", backend);
-    }
-    this.threads = o.threads === undefined ? undefined : positiveInt(o, 'threads');
+    const backend = backendOption(o);
+    this.threads = o.threads === undefined ? undefined : positiveIntegerOption(o, 'threads');
     if (this.threads !== undefined && this.threads > 1024) {
       throw argError(OptionError, 'options.threads', 'a positive integer up to 1024', this.threads);
     }
-    const seed = o.seed;
-    if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)) {
-      throw argError(OptionError, 'options.seed', 'a non-negative integer', seed);
-    }
+    const seed = seedOption(o);
     this.seed = seed;
     const D = this.bidirectional ? 2 : 1;
     const H = this.hiddenSize;
@@ -236,10 +212,7 @@ export class GRU {
   static fromShared(shared: SharedGRU, options?: Pick<GRUOptions, 'backend' | 'threads'> | null): GRU {
     const base = shareOptions(shared);
     if (options !== undefined && options !== null) {
-      if (typeof options !== 'object' || Array.isArray(options)) {
-        throw argError(OptionError, 'options', 'an object such as { backend, threads }', options);
-      }
-      checkKnownKeys(options, SHARED_OPTION_NAMES, 'options');
+      checkKnownKeys(optionsObject(options, 'an object such as { backend, threads }'), SHARED_OPTION_NAMES);
     }
     return new GRU({ ...base, ...(options ?? {}) }, shared);
   }
@@ -566,10 +539,7 @@ export class GRU {
       }
       h0 = h.data;
     }
-    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-      throw argError(OptionError, 'options', 'an object such as { lengths }', options);
-    }
-    if (options) checkKnownKeys(options, knownOptions, 'options');
+    checkKnownKeys(optionsObject(options, 'an object such as { lengths }', 'options', true), knownOptions);
     const lengths = readLengths(options?.lengths, batch, steps);
     // A getter read above (options, lengths, h0's data) may have detached or transferred x's or h0's
     // buffer: every backend would then read a zero-length view. Checked once, after the last getter.

@@ -619,7 +619,7 @@ describe('bad arguments', () => {
     expectError(thrownBy(() => readSafetensors(new ArrayBuffer(8) as never)), ArgumentError, 'buffer: expected a Uint8Array (or Buffer)', 'ArrayBuffer');
     expectError(thrownBy(() => readSafetensors('x' as never)), ArgumentError, 'buffer: expected a Uint8Array', 'got "x"');
     const bytes = writeSafetensors(ok);
-    expectError(thrownBy(() => readSafetensors(bytes, { filter: () => true } as never)), OptionError, 'options: expected only the option select', 'unknown option "filter"');
+    expectError(thrownBy(() => readSafetensors(bytes, { filter: () => true } as never)), OptionError, 'options: expected only the options select', 'unknown option "filter"');
     expectError(thrownBy(() => readSafetensors(bytes, { select: 'w' } as never)), OptionError, 'options.select: expected a function', 'got "w"');
     expectError(thrownBy(() => readSafetensors(bytes, 3 as never)), OptionError, 'options: expected an object', 'got 3');
     const missing = join(scratch, 'missing.safetensors');

@@ -10,6 +10,7 @@
  * of one form for a model of the other is an error.
  */
 import { argError, FastGruError, formatShape, OptionError, StateDictError } from '../errors.js';
+import { booleanOption, checkKnownKeys } from '../check.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { inferGruOptions, type GruLayoutOptions } from './statedict.js';
 
@@ -148,26 +149,15 @@ function expectShape(t: Tensor, expected: readonly number[], arg: string, why: s
 function checkFromOptions(options: unknown): boolean | undefined {
   if (options === undefined || options === null) return undefined;
   if (!isObject(options)) throw argError(OptionError, 'options', 'an object such as { resetAfter }', options);
-  checkKeysOption(options, ['resetAfter']);
-  if (options.resetAfter !== undefined && typeof options.resetAfter !== 'boolean') {
-    throw argError(OptionError, 'options.resetAfter', 'a boolean', options.resetAfter);
-  }
-  return options.resetAfter as boolean | undefined;
+  checkKnownKeys(options, ['resetAfter']);
+  return booleanOption(options, 'resetAfter');
 }
 
 function checkToOptions(options: unknown): boolean {
   if (!isObject(options)) throw argError(OptionError, 'options', 'an object { resetAfter } (a state dict does not show its form)', options);
-  checkKeysOption(options, ['resetAfter']);
+  checkKnownKeys(options, ['resetAfter']);
   if (typeof options.resetAfter !== 'boolean') throw argError(OptionError, 'options.resetAfter', 'a boolean', options.resetAfter);
   return options.resetAfter;
-}
-
-function checkKeysOption(options: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw argError(OptionError, 'options', `only the options ${known.join(', ')}`, `unknown option "${key}"`, { gotIsText: true });
-    }
-  }
 }
 
 function listOf(value: unknown, arg: string, what: string): unknown[] {

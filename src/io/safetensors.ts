@@ -23,6 +23,7 @@ import {
   ShapeError,
   withMemoryErrors,
 } from '../errors.js';
+import { checkKnownKeys, isOptionsObject } from '../check.js';
 import { tensor, type Tensor, type TensorData } from '../tensor.js';
 
 /** The reference implementation's limit on the header: larger headers are refused unread. */
@@ -138,10 +139,6 @@ function duplicateKey(text: string): { key: string; path: string } | null {
   return null;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function safeCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
@@ -187,7 +184,7 @@ function parseHeader(bytes: Uint8Array, dataLength: number, source: string): Hea
   } catch (error) {
     throw headerError(arg, 'a JSON object', `invalid JSON (${(error as Error).message})`);
   }
-  if (!isPlainObject(parsed)) throw headerError(arg, 'a JSON object', describe(parsed));
+  if (!isOptionsObject(parsed)) throw headerError(arg, 'a JSON object', describe(parsed));
   const duplicate = duplicateKey(text);
   if (duplicate) {
     throw headerError(`${arg}${duplicate.path}`, 'each key once', `${quote(duplicate.key)} twice`);
@@ -230,7 +227,7 @@ function parseHeader(bytes: Uint8Array, dataLength: number, source: string): Hea
 
 function checkMetadata(value: unknown, arg: string): Record<string, string> {
   if (value === null) return {};
-  if (!isPlainObject(value)) throw argError(ArgumentError, arg, 'an object of string values', value);
+  if (!isOptionsObject(value)) throw argError(ArgumentError, arg, 'an object of string values', value);
   const out: Array<[string, string]> = [];
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') throw argError(ArgumentError, `${arg}[${quote(key)}]`, 'a string', v);
@@ -240,7 +237,7 @@ function checkMetadata(value: unknown, arg: string): Record<string, string> {
 }
 
 function checkEntry(name: string, value: unknown, dataLength: number, arg: string): Entry {
-  if (!isPlainObject(value)) {
+  if (!isOptionsObject(value)) {
     throw argError(ArgumentError, arg, 'an object { dtype, shape, data_offsets }', value);
   }
   for (const key of Object.keys(value)) {
@@ -388,12 +385,8 @@ function withCause<E extends Error>(error: E, cause: unknown): E {
 
 function readOptions(options: unknown): (name: string) => boolean {
   if (options === undefined || options === null) return () => true;
-  if (!isPlainObject(options)) throw argError(OptionError, 'options', 'an object such as { select }', options);
-  for (const key of Object.keys(options)) {
-    if (key !== 'select') {
-      throw argError(OptionError, 'options', 'only the option select', `unknown option "${key}"`, { gotIsText: true });
-    }
-  }
+  if (!isOptionsObject(options)) throw argError(OptionError, 'options', 'an object such as { select }', options);
+  checkKnownKeys(options, ['select']);
   if (options.select === undefined) return () => true;
   if (typeof options.select !== 'function') {
     throw argError(OptionError, 'options.select', 'a function (name) => boolean', options.select);
@@ -564,7 +557,7 @@ interface Prepared {
 }
 
 function prepare(input: unknown, metadata: unknown): Prepared {
-  if (!(input instanceof Map) && !isPlainObject(input)) {
+  if (!(input instanceof Map) && !isOptionsObject(input)) {
     throw argError(ArgumentError, 'tensors', 'an object (or Map) of tensors by name', input);
   }
   const parts: Part[] = [];
@@ -584,7 +577,7 @@ function prepare(input: unknown, metadata: unknown): Prepared {
 
   const entries: Array<[string, unknown]> = [];
   if (metadata !== undefined && metadata !== null) {
-    if (!isPlainObject(metadata)) throw argError(ArgumentError, 'metadata', 'an object of string values', metadata);
+    if (!isOptionsObject(metadata)) throw argError(ArgumentError, 'metadata', 'an object of string values', metadata);
     const keys = Object.keys(metadata).sort(byCodePoint);
     for (const key of keys) {
       if (typeof metadata[key] !== 'string') throw argError(ArgumentError, `metadata[${quote(key)}]`, 'a string', metadata[key]);

@@ -3,6 +3,7 @@
  * of a checkpoint under a prefix, and the GRU form recorded in a safetensors file's metadata.
  */
 import { argError, ArgumentError, describe, formatShape, OptionError, StateDictError } from '../errors.js';
+import { booleanOption, checkKnownKeys, optionsObject } from '../check.js';
 import type { Tensor } from '../tensor.js';
 import {
   readSafetensors,
@@ -171,8 +172,8 @@ export function resetAfterKey(prefix = ''): string {
  * safetensors' torch writer records it) and the GRU's form, which its weights cannot show.
  */
 export function gruSafetensorsMetadata(options: { resetAfter: boolean; prefix?: string }): Record<string, string> {
-  if (typeof options !== 'object' || options === null) throw argError(OptionError, 'options', 'an object { resetAfter, prefix? }', options);
-  if (typeof options.resetAfter !== 'boolean') throw argError(OptionError, 'options.resetAfter', 'a boolean', options.resetAfter);
+  const o = optionsObject(options, 'an object { resetAfter, prefix? }');
+  if (typeof o.resetAfter !== 'boolean') throw argError(OptionError, 'options.resetAfter', 'a boolean', o.resetAfter);
   if (options.prefix !== undefined && typeof options.prefix !== 'string') {
     throw argError(OptionError, 'options.prefix', 'a string such as "rnn."', options.prefix);
   }
@@ -198,16 +199,11 @@ export interface GruSafetensors {
 
 function gruReadOptions(options: unknown): { prefix: string; resetAfter: boolean | undefined } {
   if (options === undefined || options === null) return { prefix: '', resetAfter: undefined };
-  if (typeof options !== 'object' || Array.isArray(options)) throw argError(OptionError, 'options', 'an object such as { prefix, resetAfter }', options);
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'prefix' && key !== 'resetAfter') {
-      throw argError(OptionError, 'options', 'only the options prefix, resetAfter', `unknown option "${key}"`, { gotIsText: true });
-    }
-  }
+  const o = optionsObject(options, 'an object such as { prefix, resetAfter }');
+  checkKnownKeys(o, ['prefix', 'resetAfter']);
   if (o.prefix !== undefined && typeof o.prefix !== 'string') throw argError(OptionError, 'options.prefix', 'a string such as "rnn."', o.prefix);
-  if (o.resetAfter !== undefined && typeof o.resetAfter !== 'boolean') throw argError(OptionError, 'options.resetAfter', 'a boolean', o.resetAfter);
-  return { prefix: (o.prefix as string | undefined) ?? '', resetAfter: o.resetAfter as boolean | undefined };
+  const resetAfter = booleanOption(o, 'resetAfter');
+  return { prefix: (o.prefix as string | undefined) ?? '', resetAfter };
 }
 
 function toGru(contents: SafetensorsContents, prefix: string, resetAfter: boolean | undefined, source: string): GruSafetensors {

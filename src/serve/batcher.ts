@@ -29,6 +29,7 @@ import {
   ShapeError,
   withCallerStack,
 } from '../errors.js';
+import { checkKnownKeys, integerOption, numberOption, optionsObject, type Options } from '../check.js';
 import type { GRUOutput } from '../gru.js';
 import { toTensor, type TensorLike } from '../tensor.js';
 import { Session } from './session.js';
@@ -141,15 +142,11 @@ const MAX_COUNT = 2 ** 31 - 1;
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /** Reads one option: undefined takes the default; anything but a number in [min, max] throws, named. */
-function readOption(options: Record<string, unknown>, name: keyof BatcherOptions, min: number, max: number,
+function readOption(options: Options, name: keyof BatcherOptions, min: number, max: number,
   kind: 'integer' | 'number', what?: string): number {
-  const value = options[name] === undefined ? BATCHER_DEFAULTS[name] : options[name];
-  const ok = typeof value === 'number' && value >= min && value <= max && (kind === 'integer' ? Number.isInteger(value) : true);
-  if (!ok) {
-    const expected = what ?? (kind === 'integer' ? `an integer from ${min} to ${max}` : `a finite number from ${min} to ${max}`);
-    throw argError(OptionError, `options.${name}`, expected, value);
-  }
-  return value as number;
+  if (kind === 'integer') return integerOption(options, name, min, max, BATCHER_DEFAULTS[name], what);
+  return numberOption(options, name, BATCHER_DEFAULTS[name], what ?? `a finite number from ${min} to ${max}`,
+    (value) => value >= min && value <= max);
 }
 
 /**
@@ -192,16 +189,8 @@ export class Batcher {
 
   /** Made by `gru.batcher(options)`. */
   constructor(private readonly target: ServeTarget, options: BatcherOptions = {}) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw argError(OptionError, 'options', 'an object such as { maxBatch, maxDelayMs, maxQueue }', options);
-    }
-    const o = options as Record<string, unknown>;
-    for (const key of Object.keys(o)) {
-      if (!OPTION_NAMES.has(key)) {
-        throw argError(OptionError, 'options', `only the options ${[...OPTION_NAMES].join(', ')}`, `unknown option "${key}"`,
-          { gotIsText: true });
-      }
-    }
+    const o = optionsObject(options, 'an object such as { maxBatch, maxDelayMs, maxQueue }');
+    checkKnownKeys(o, OPTION_NAMES);
     this.maxBatch = readOption(o, 'maxBatch', 1, MAX_COUNT, 'integer');
     this.maxDelayMs = readOption(o, 'maxDelayMs', 0, MAX_DELAY_MS, 'number', `a number of ms from 0 to ${MAX_DELAY_MS}`);
     this.maxQueue = readOption(o, 'maxQueue', 1, MAX_COUNT, 'integer');
@@ -258,10 +247,13 @@ export class Batcher {
    * queued still runs; without, it is rejected with ClosedError. Settles when nothing runs.
    */
   close(options?: CloseOptions | null): Promise<void> {
-    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-      return Promise.reject(argError(OptionError, 'options', 'an object such as { drain }', options));
+    let drain: unknown;
+    try {
+      // A null drain is the default too, as a null options object is.
+      drain = optionsObject(options, 'an object such as { drain }', 'options', true).drain ?? true;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const drain = options?.drain ?? true;
     if (typeof drain !== 'boolean') return Promise.reject(argError(OptionError, 'options.drain', 'a boolean', drain));
     this.closed = true;
     if (!drain) {
@@ -330,18 +322,12 @@ export class Batcher {
       }
       h0 = h.data;
     }
-    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-      throw argError(OptionError, 'options', 'an object such as { signal }', options);
-    }
-    const signal = options?.signal;
+    const o = optionsObject(options, 'an object such as { signal }', 'options', true);
+    const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw argError(ArgumentError, 'options.signal', 'an AbortSignal', signal);
     }
-    if (options) {
-      for (const key of Object.keys(options)) {
-        if (key !== 'signal') throw argError(OptionError, 'options', 'only the option signal', `unknown option "${key}"`, { gotIsText: true });
-      }
-    }
+    checkKnownKeys(o, ['signal']);
     if (this.closed) throw new ClosedError('the batcher is closed');
     if (signal?.aborted) throw abortedError(signal);
     const steps = x.shape[0];

@@ -6,6 +6,7 @@
 import { selectBackend, type BackendChoice } from '../backend/index.js';
 import type { Backend } from '../backend/backend.js';
 import { argError, formatShape, OptionError, ShapeError, StateDictError } from '../errors.js';
+import { backendOption, booleanOption, checkKnownKeys, optionsObject, positiveIntegerOption, seedOption } from '../check.js';
 import { Random } from '../random.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import type { Module } from './module.js';
@@ -38,35 +39,18 @@ export class Linear implements Module {
   private readonly biasData: Float32Array | null;
 
   constructor(options: LinearOptions) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw argError(OptionError, 'options', 'an object with inFeatures and outFeatures', options);
-    }
-    const o = options as unknown as Record<string, unknown>;
-    for (const key of Object.keys(o)) {
-      if (!OPTION_NAMES.includes(key)) throw argError(OptionError, 'options', `only the options ${OPTION_NAMES.join(', ')}`, `unknown option "${key}"`, { gotIsText: true });
-    }
-    for (const name of ['inFeatures', 'outFeatures']) {
-      const v = o[name];
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 2 ** 30) {
-        throw argError(OptionError, `options.${name}`, 'a positive integer', v);
-      }
-    }
+    const o = optionsObject(options, 'an object with inFeatures and outFeatures');
+    checkKnownKeys(o, OPTION_NAMES);
+    for (const name of ['inFeatures', 'outFeatures']) positiveIntegerOption(o, name, undefined, 2 ** 30);
     this.inFeatures = o.inFeatures as number;
     this.outFeatures = o.outFeatures as number;
     if (this.inFeatures * this.outFeatures > 2 ** 30) {
       throw argError(OptionError, 'options', 'a weight of at most 2^30 elements', `${this.outFeatures} × ${this.inFeatures}`, { gotIsText: true });
     }
-    const bias = o.bias === undefined ? true : o.bias;
-    if (typeof bias !== 'boolean') throw argError(OptionError, 'options.bias', 'a boolean', bias);
+    const bias = booleanOption(o, 'bias', true);
     this.bias = bias;
-    const backend = o.backend === undefined ? 'auto' : o.backend;
-    if (backend !== 'auto' && backend !== 'native' && backend !== 'js') {
-      throw argError(OptionError, 'options.backend', "'auto', 'native' or 'js'", backend);
-    }
-    const seed = o.seed;
-    if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)) {
-      throw argError(OptionError, 'options.seed', 'a non-negative integer', seed);
-    }
+    const backend = backendOption(o);
+    const seed = seedOption(o);
     this.engine = selectBackend(backend);
     // PyTorch's initialisation: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
     const random = new Random(seed);

@@ -4,23 +4,22 @@
  * after each backward. A step changes the parameter arrays in place and tells each module.
  */
 import { argError, ArgumentError, OptionError, ShapeError } from '../errors.js';
+import { checkKnownKeys, numberOption, optionsObject, type Options } from '../check.js';
 import { gradData, type ModuleGrads, type Modules } from './module.js';
 
-function num(options: Record<string, unknown>, name: string, fallback: number, ok: (v: number) => boolean, expected: string): number {
-  const v = options[name] === undefined ? fallback : options[name];
-  if (typeof v !== 'number' || !ok(v)) throw argError(OptionError, `options.${name}`, expected, v);
-  return v;
+/** A finite number option, at least 0 when `nonNegative`. */
+function num(options: Options, name: string, fallback: number, nonNegative: boolean): number {
+  return nonNegative
+    ? numberOption(options, name, fallback, 'a non-negative number', (v) => v >= 0 && Number.isFinite(v))
+    : numberOption(options, name, fallback, 'a finite number', (v) => Number.isFinite(v));
 }
 
-function checkOptions(options: unknown, known: string[]): Record<string, unknown> {
+/** The options object (undefined is none) with only the `known` keys. */
+function checkOptions(options: unknown, known: string[]): Options {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw argError(OptionError, 'options', `an object with ${known.join(', ')}`, options);
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw argError(OptionError, 'options', `only the options ${known.join(', ')}`, `unknown option "${key}"`, { gotIsText: true });
-  }
-  return options as Record<string, unknown>;
+  const o = optionsObject(options, `an object with ${known.join(', ')}`);
+  checkKnownKeys(o, known);
+  return o;
 }
 
 export abstract class Optimizer {
@@ -112,10 +111,10 @@ export class SGD extends Optimizer {
   constructor(modules: Modules, options: SGDOptions) {
     const o = checkOptions(options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']);
     if (o.lr === undefined) throw argError(OptionError, 'options.lr', 'a non-negative number', undefined);
-    super(modules, num(o, 'lr', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number'));
-    this.momentum = num(o, 'momentum', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
-    this.dampening = num(o, 'dampening', 0, (v) => Number.isFinite(v), 'a finite number');
-    this.weightDecay = num(o, 'weightDecay', 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    super(modules, num(o, 'lr', 0, true));
+    this.momentum = num(o, 'momentum', 0, true);
+    this.dampening = num(o, 'dampening', 0, false);
+    this.weightDecay = num(o, 'weightDecay', 0, true);
     const nesterov = o.nesterov === undefined ? false : o.nesterov;
     if (typeof nesterov !== 'boolean') throw argError(OptionError, 'options.nesterov', 'a boolean', nesterov);
     if (nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
@@ -161,14 +160,14 @@ export class Adam extends Optimizer {
 
   constructor(modules: Modules, options?: AdamOptions, decoupled = false) {
     const o = checkOptions(options, ['lr', 'betas', 'eps', 'weightDecay']);
-    super(modules, num(o, 'lr', 1e-3, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number'));
+    super(modules, num(o, 'lr', 1e-3, true));
     const betas = o.betas === undefined ? [0.9, 0.999] : o.betas;
     if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number' && b >= 0 && b < 1)) {
       throw argError(OptionError, 'options.betas', 'two numbers in [0, 1)', betas);
     }
     [this.beta1, this.beta2] = betas as [number, number];
-    this.eps = num(o, 'eps', 1e-8, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
-    this.weightDecay = num(o, 'weightDecay', decoupled ? 0.01 : 0, (v) => v >= 0 && Number.isFinite(v), 'a non-negative number');
+    this.eps = num(o, 'eps', 1e-8, true);
+    this.weightDecay = num(o, 'weightDecay', decoupled ? 0.01 : 0, true);
     this.decoupled = decoupled;
   }
 
