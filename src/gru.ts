@@ -31,6 +31,7 @@ import {
   positiveIntegerOption,
   seedOption,
 } from './check.js';
+import { gruDirectionNames, parameterSpecs, type ParameterSpec } from './pytorch.js';
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
@@ -122,11 +123,6 @@ const MAX_STEPS_OR_BATCH = 2 ** 31 - 1;
 /** Nor all of them together more than this (8 GiB of float32). */
 const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
-interface ParameterSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-}
-
 export class GRU {
   readonly inputSize: number;
   readonly hiddenSize: number;
@@ -191,7 +187,7 @@ export class GRU {
         `numLayers ${this.numLayers}, inputSize ${this.inputSize}, hiddenSize ${H} (${total} elements)`, { gotIsText: true });
     }
     this.engine = selectBackend(backend);
-    this.specs = this.parameterSpecs();
+    this.specs = parameterSpecs(this);
     this.random = new Random(seed);
     this.share_ = shared ?? null;
     if (shared) {
@@ -316,24 +312,6 @@ export class GRU {
     return this.bidirectional ? 2 : 1;
   }
 
-  private parameterSpecs(): ParameterSpec[] {
-    const specs: ParameterSpec[] = [];
-    const H = this.hiddenSize;
-    for (let layer = 0; layer < this.numLayers; layer++) {
-      const layerInput = layer === 0 ? this.inputSize : this.directions * H;
-      for (let d = 0; d < this.directions; d++) {
-        const sfx = `_l${layer}${d === 1 ? '_reverse' : ''}`;
-        specs.push({ name: `weight_ih${sfx}`, shape: [3 * H, layerInput] });
-        specs.push({ name: `weight_hh${sfx}`, shape: [3 * H, H] });
-        if (this.bias) {
-          specs.push({ name: `bias_ih${sfx}`, shape: [3 * H] });
-          specs.push({ name: `bias_hh${sfx}`, shape: [3 * H] });
-        }
-      }
-    }
-    return specs;
-  }
-
   /** The parameter names in PyTorch's state-dict order. */
   parameterNames(): string[] {
     return this.specs.map((s) => s.name);
@@ -406,21 +384,9 @@ export class GRU {
       `bias ${this.bias}, inputSize ${this.inputSize}, hiddenSize ${this.hiddenSize}`;
   }
 
-  /** The state-dict names of each layer and direction's parameters, layer-major like the backend's. */
-  private directionNames(): Array<Record<keyof LayerWeights, string>> {
-    const names: Array<Record<keyof LayerWeights, string>> = [];
-    for (let layer = 0; layer < this.numLayers; layer++) {
-      for (let d = 0; d < this.directions; d++) {
-        const sfx = `_l${layer}${d === 1 ? '_reverse' : ''}`;
-        names.push({ wIh: `weight_ih${sfx}`, wHh: `weight_hh${sfx}`, bIh: `bias_ih${sfx}`, bHh: `bias_hh${sfx}` });
-      }
-    }
-    return names;
-  }
-
   private backendModel(): BackendModel {
     if (!this.model) {
-      const weights: LayerWeights[] = this.directionNames().map((n) => ({
+      const weights: LayerWeights[] = gruDirectionNames(this).map((n) => ({
         wIh: this.params.get(n.wIh)!,
         wHh: this.params.get(n.wHh)!,
         bIh: this.params.get(n.bIh) ?? null,
@@ -468,7 +434,7 @@ export class GRU {
     const run = withMemoryErrors(() => this.backendModel().forwardTrain(call.batch, masks));
     const { output, hidden } = call.wrap(run.output, run.hidden);
     const shapes = new Map(this.specs.map((spec) => [spec.name, spec.shape]));
-    const names = this.directionNames();
+    const names = gruDirectionNames(this);
     return {
       output,
       hidden,

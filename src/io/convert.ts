@@ -11,6 +11,7 @@
  */
 import { argError, FastGruError, formatShape, OptionError, StateDictError } from '../errors.js';
 import { booleanOption, checkKnownKeys } from '../check.js';
+import { gruDirectionNames, parameterName, parameterShape, type ParameterKind } from '../pytorch.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { inferGruOptions, type GruLayoutOptions } from './statedict.js';
 
@@ -195,15 +196,17 @@ function resolveForm(
 function buildStateDict(directions: Direction[], D: number, shapes: { I: number; H: number }): Record<string, Tensor> {
   const { I, H } = shapes;
   const entries: Array<[string, Tensor]> = [];
+  const sizes = { inputSize: I, hiddenSize: H, directions: D };
   directions.forEach((dir, index) => {
     const k = Math.floor(index / D);
-    const sfx = `_l${k}${index % D === 1 ? '_reverse' : ''}`;
-    const input = k === 0 ? I : D * H;
-    entries.push([`weight_ih${sfx}`, { data: dir.wIh, shape: Object.freeze([3 * H, input]) }]);
-    entries.push([`weight_hh${sfx}`, { data: dir.wHh, shape: Object.freeze([3 * H, H]) }]);
+    const d = index % D;
+    const add = (kind: ParameterKind, data: Float32Array) =>
+      entries.push([parameterName(kind, k, d), { data, shape: parameterShape(kind, k, sizes) }]);
+    add('weight_ih', dir.wIh);
+    add('weight_hh', dir.wHh);
     if (dir.bIh && dir.bHh) {
-      entries.push([`bias_ih${sfx}`, { data: dir.bIh, shape: Object.freeze([3 * H]) }]);
-      entries.push([`bias_hh${sfx}`, { data: dir.bHh, shape: Object.freeze([3 * H]) }]);
+      add('bias_ih', dir.bIh);
+      add('bias_hh', dir.bHh);
     }
   });
   return Object.fromEntries(entries);
@@ -216,19 +219,12 @@ function readStateDict(stateDict: unknown): { shape: ReturnType<typeof inferGruO
     const value = stateDict instanceof Map ? stateDict.get(name) : (stateDict as Record<string, unknown>)[name];
     return readTensor(value, `stateDict.${name}`).data;
   };
-  const D = shape.bidirectional ? 2 : 1;
-  const directions: Direction[] = [];
-  for (let k = 0; k < shape.numLayers; k++) {
-    for (let d = 0; d < D; d++) {
-      const sfx = `_l${k}${d === 1 ? '_reverse' : ''}`;
-      directions.push({
-        wIh: get(`weight_ih${sfx}`),
-        wHh: get(`weight_hh${sfx}`),
-        bIh: shape.bias ? get(`bias_ih${sfx}`) : null,
-        bHh: shape.bias ? get(`bias_hh${sfx}`) : null,
-      });
-    }
-  }
+  const directions: Direction[] = gruDirectionNames(shape).map((names) => ({
+    wIh: get(names.wIh),
+    wHh: get(names.wHh),
+    bIh: shape.bias ? get(names.bIh) : null,
+    bHh: shape.bias ? get(names.bHh) : null,
+  }));
   return { shape, directions };
 }
 

@@ -4,6 +4,7 @@
  */
 import { argError, ArgumentError, describe, formatShape, OptionError, StateDictError } from '../errors.js';
 import { booleanOption, checkKnownKeys, optionsObject } from '../check.js';
+import { ALL_KINDS, PARAMETER_NAME, parameterName, parameterShape, WEIGHT_KINDS, type ParameterKind } from '../pytorch.js';
 import type { Tensor } from '../tensor.js';
 import {
   readSafetensors,
@@ -25,8 +26,6 @@ export interface GruShapeOptions {
 export interface GruLayoutOptions extends GruShapeOptions {
   resetAfter: boolean;
 }
-
-const NAME = /^(weight|bias)_(ih|hh)_l(0|[1-9][0-9]{0,5})(_reverse)?$/;
 
 /** The shape of a state-dict value: a Tensor's, or a nested array's (by its first elements). */
 function shapeOf(value: unknown, arg: string): readonly number[] {
@@ -73,7 +72,7 @@ function inferNamed(stateDict: unknown, arg: string, entryArg: (name: string) =>
   let reverse = false;
   let bias = false;
   for (const [name, value] of entries) {
-    const match = typeof name === 'string' ? NAME.exec(name) : null;
+    const match = typeof name === 'string' ? PARAMETER_NAME.exec(name) : null;
     if (!match) {
       unknown.push(describe(name));
       continue;
@@ -93,13 +92,13 @@ function inferNamed(stateDict: unknown, arg: string, entryArg: (name: string) =>
   }
 
   const D = reverse ? 2 : 1;
-  const kinds = bias ? ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'] : ['weight_ih', 'weight_hh'];
+  const kinds = bias ? ALL_KINDS : WEIGHT_KINDS;
   const missing: string[] = [];
   // A hostile name (weight_ih_l999999) implies a million layers: stop at the first few missing.
   for (let k = 0; k < layers && missing.length <= 6; k++) {
     for (let d = 0; d < D; d++) {
       for (const kind of kinds) {
-        const name = `${kind}_l${k}${d === 1 ? '_reverse' : ''}`;
+        const name = parameterName(kind, k, d);
         if (!shapes.has(name)) missing.push(name);
       }
     }
@@ -125,20 +124,17 @@ function inferNamed(stateDict: unknown, arg: string, entryArg: (name: string) =>
   }
   const I = ih[1];
   for (const [name, shape] of shapes) {
-    const k = Number(NAME.exec(name)![3]);
-    let expected: readonly number[];
+    const match = PARAMETER_NAME.exec(name)!;
+    const k = Number(match[3]);
+    const expected = parameterShape(`${match[1]}_${match[2]}` as ParameterKind, k, { inputSize: I, hiddenSize: H, directions: D });
     let why: string;
     if (name.startsWith('bias')) {
-      expected = [3 * H];
       why = `3·hiddenSize, hiddenSize ${H}`;
     } else if (name.startsWith('weight_hh')) {
-      expected = [3 * H, H];
       why = `hiddenSize ${H}`;
     } else if (k === 0) {
-      expected = [3 * H, I];
       why = `hiddenSize ${H}, inputSize ${I}`;
     } else {
-      expected = [3 * H, D * H];
       why = `hiddenSize ${H}; layer ${k} reads the ${D * H} features of layer ${k - 1}${reverse ? "'s two directions" : ''}`;
     }
     if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
