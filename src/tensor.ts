@@ -16,22 +16,27 @@ export type TensorLike = Tensor | NestedNumberArray;
 
 export type TensorData = Float32Array | Float64Array | NestedNumberArray | readonly number[];
 
-function isValidDim(d: unknown): d is number {
-  return typeof d === 'number' && Number.isInteger(d) && d >= 0;
-}
-
-export function checkShape(shape: unknown, arg: string): readonly number[] {
-  if (!Array.isArray(shape)) throw argError(ArgumentError, arg, 'an array of non-negative integers', shape);
+/**
+ * A shape, checked: an array of non-negative safe integers whose running product stays below 2^53
+ * (so [2^30, 2^30, 0] is refused too, as safetensors' other readers would overflow on it). Returns a
+ * frozen copy. A value that is not an array is a `NotArray` (ArgumentError for an argument,
+ * ShapeError in a file's header); a bad dimension or count is a ShapeError. The one shape rule of
+ * the package: tensor(), the state-dict reader and the safetensors reader and writer all keep it.
+ */
+export function checkShape(shape: unknown, arg: string,
+  NotArray: typeof ArgumentError | typeof ShapeError = ArgumentError): readonly number[] {
+  if (!Array.isArray(shape)) throw argError(NotArray, arg, 'an array of non-negative integers', shape);
+  let count = 1;
   for (let i = 0; i < shape.length; i++) {
-    if (!isValidDim(shape[i])) {
-      throw argError(ShapeError, `${arg}[${i}]`, 'a non-negative integer dimension', shape[i]);
+    const d: unknown = shape[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw argError(ShapeError, `${arg}[${i}]`, 'a non-negative integer dimension', d);
     }
-  }
-  const size = shape.reduce((a: number, b: number) => a * b, 1);
-  if (!Number.isSafeInteger(size)) {
-    throw argError(ShapeError, arg, 'a shape whose element count is a safe integer', formatShape(shape), {
-      gotIsText: true,
-    });
+    if (d !== 0 && count > Number.MAX_SAFE_INTEGER / d) {
+      const got = shape.length > 8 ? `a shape of ${shape.length} dimensions` : formatShape(shape);
+      throw argError(ShapeError, arg, 'an element count below 2^53', `${got}, whose element count overflows`, { gotIsText: true });
+    }
+    count *= d;
   }
   return Object.freeze(shape.slice()) as readonly number[];
 }

@@ -128,7 +128,7 @@ describe('tensor(data, shape)', () => {
     ['shape with a negative dimension', [f32, [-2, -3]], [f32, [2, 3]], ShapeError, 'shape[0]', 'a non-negative integer dimension', 'got -2'],
     ['shape with NaN', [f32, [6, NaN]], [f32, [6, 1]], ShapeError, 'shape[1]', 'a non-negative integer dimension', 'got NaN'],
     ['shape with a string dimension', [f32, [2, '3']], [f32, [2, 3]], ShapeError, 'shape[1]', 'a non-negative integer dimension', 'got "3"'],
-    ['shape too large to count', [new Float32Array(0), [2 ** 30, 2 ** 30, 2 ** 30]], [new Float32Array(0), [2 ** 30, 0]], ShapeError, 'shape', 'a shape whose element count is a safe integer', 'got [1073741824, 1073741824, 1073741824]'],
+    ['shape too large to count', [new Float32Array(0), [2 ** 30, 2 ** 30, 2 ** 30]], [new Float32Array(0), [2 ** 30, 0]], ShapeError, 'shape', 'an element count below 2^53', 'got [1073741824, 1073741824, 1073741824], whose element count overflows'],
   ];
 
   it.each(cases)('%s', (_label, bad, ok, error, arg, expects, got) => {

@@ -24,7 +24,7 @@ import {
   withMemoryErrors,
 } from '../errors.js';
 import { checkKnownKeys, isOptionsObject } from '../check.js';
-import { tensor, type Tensor, type TensorData } from '../tensor.js';
+import { checkShape, sizeOf, tensor, type Tensor, type TensorData } from '../tensor.js';
 
 /** The reference implementation's limit on the header: larger headers are refused unread. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -147,25 +147,6 @@ function headerError(arg: string, expected: string, got: string, ErrorType = Arg
   return argError(ErrorType, arg, expected, got, { gotIsText: true });
 }
 
-/**
- * What a shape in a header must be: non-negative safe integers whose running product stays below
- * 2^53 (so [2^30, 2^30, 0] is refused too). The writer checks the same, so it never writes a file
- * the reader refuses.
- */
-function checkShape(shape: unknown, arg: string): asserts shape is number[] {
-  if (!Array.isArray(shape)) throw argError(ShapeError, arg, 'an array of non-negative integers', shape);
-  let count = 1;
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i];
-    if (!safeCount(d)) throw argError(ShapeError, `${arg}[${i}]`, 'a non-negative integer', d);
-    if (d !== 0 && count > Number.MAX_SAFE_INTEGER / d) {
-      throw headerError(arg, 'an element count below 2^53',
-        `${shape.length > 8 ? `a shape of ${shape.length} dimensions` : formatShape(shape)}, whose element count overflows`, ShapeError);
-    }
-    count *= d;
-  }
-}
-
 /** Parses and checks a header against the data's length; throws on anything the format forbids. */
 function parseHeader(bytes: Uint8Array, dataLength: number, source: string): Header {
   const arg = `${source} header`;
@@ -254,8 +235,10 @@ function checkEntry(name: string, value: unknown, dataLength: number, arg: strin
   if (bits === undefined) {
     throw argError(DTypeError, `${arg}.dtype`, `one of the format's dtypes (${Object.keys(DTYPE_BITS).join(', ')})`, dtype);
   }
-  checkShape(shape, `${arg}.shape`);
-  const count = shape.reduce((a, d) => a * d, 1);
+  // The rule the writer keeps too (tensor() checks every shape it writes), so it never writes a file
+  // the reader refuses.
+  const dims = checkShape(shape, `${arg}.shape`, ShapeError);
+  const count = sizeOf(dims);
   if (!Array.isArray(offsets) || offsets.length !== 2) {
     throw argError(ArgumentError, `${arg}.data_offsets`, 'an array [begin, end] of two integers', offsets);
   }
@@ -272,10 +255,10 @@ function checkEntry(name: string, value: unknown, dataLength: number, arg: strin
   const bitCount = BigInt(count) * BigInt(bits);
   if (bitCount !== BigInt(end - begin) * 8n) {
     const need = bitCount % 8n === 0n ? `${bitCount / 8n} bytes` : `${bitCount} bits`;
-    throw headerError(`${arg}.data_offsets`, `[begin, end] holding ${need} (${dtype} ${formatShape(shape)})`,
+    throw headerError(`${arg}.data_offsets`, `[begin, end] holding ${need} (${dtype} ${formatShape(dims)})`,
       `[${begin}, ${end}] (${end - begin} bytes)`);
   }
-  return { name, dtype, shape: Object.freeze(shape.slice()), begin, end };
+  return { name, dtype, shape: dims, begin, end };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,7 +551,6 @@ function prepare(input: unknown, metadata: unknown): Prepared {
         'a tensor named "__metadata__"', { gotIsText: true });
     }
     const t = tensor(value as TensorData, undefined, `tensors[${quote(name)}]`);
-    checkShape(t.shape, `tensors[${quote(name)}].shape`);
     // The length is taken here, with the shape tensor() just checked it against: later getters
     // (of other tensors, of metadata) may detach this buffer, and bytesOf compares against this.
     parts.push({ name, shape: t.shape, bytes: littleEndianBytes(t.data), byteLength: t.data.byteLength });

@@ -40,9 +40,14 @@ export function readTensorLike(value) {
     Array.isArray(value.shape)) {
     if (!(value.data instanceof Float32Array)) return { ok: false, why: 'data is not a Float32Array' };
     const shape = [...value.shape];
-    if (!shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) return { ok: false, why: `bad dims ${shape}` };
+    if (!shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) return { ok: false, why: `bad dims ${shape}` };
+    // The running count must stay below 2^53 (so [2^30, 2^30, 0] is refused, as safetensors readers would overflow).
+    let running = 1;
+    for (const d of shape) {
+      if (d !== 0 && running > Number.MAX_SAFE_INTEGER / d) return { ok: false, why: 'element count not safe' };
+      running *= d;
+    }
     const n = product(shape);
-    if (!Number.isSafeInteger(n)) return { ok: false, why: 'element count not safe' };
     const length = detachedBuffer(value.data.buffer) ? 0 : value.data.length;
     if (n !== length) return { ok: false, why: `shape [${shape}] for ${length} elements` };
     return { ok: true, shape, data: value.data };
