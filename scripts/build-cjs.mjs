@@ -4,8 +4,8 @@
 //     (unflagged since Node 20.19 and 22.12) gives the very module that `import 'fastgru'` gives,
 //     so a process has one copy of fastgru's state however it loads it: one addon, one thread pool,
 //     one table of shared models, and instanceof on the error classes holds across the two.
-//   dist/**/*.d.cts: the declarations again, as CommonJS declarations whose relative imports name
-//     .cjs, so that TypeScript's node16 resolution, which refuses a CommonJS file importing an ES
+//   dist/**/*.d.cts: the declarations again, as CommonJS declarations whose relative imports (and
+//     module augmentations) name .cjs, so that TypeScript's node16 resolution, which refuses a CommonJS file importing an ES
 //     module, type-checks a CommonJS service (nodenext and bundler take either).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,9 @@ writeFileSync(join(dist, 'index.cjs'), `'use strict';
 module.exports = require('./index.js');
 `);
 
-const relative = /(\bfrom\s*|\bimport\s*\(\s*)(['"])(\.{1,2}\/[^'"]+)\.js\2/g;
+// Imports, re-exports, import() types, and module augmentations (`declare module '../gru.js'`, by which
+// the serve and io rooms add their methods to GRU): each must name the .cjs declarations.
+const relative = /(\bfrom\s*|\bimport\s*\(\s*|\bdeclare\s+module\s+)(['"])(\.{1,2}\/[^'"]+)\.js\2/g;
 let count = 0;
 function walk(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

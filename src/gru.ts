@@ -1,8 +1,13 @@
 /**
  * The GRU class: options, parameters (PyTorch's names and layouts), forward, training forward and
  * backward. It checks every argument, then hands flat arrays to one Backend.
+ *
+ * It depends on no other room of the package: serving (src/serve/: batcher(), session(), share(),
+ * GRU.fromShared) and files (src/io/: fromSafetensors, saveSafetensors, the Keras and ONNX layouts)
+ * depend on it and attach their entry points to the class (src/attach.ts), declaring them on GRU's
+ * type by module augmentation. src/index.ts loads both rooms, so every entry point has them.
  */
-import type { Backend, BackendModel, GruConfig, LayerWeights, SequenceBatch } from './backend/backend.js';
+import type { Backend, BackendModel, ForwardResult, GruConfig, LayerWeights, SequenceBatch } from './backend/backend.js';
 import { selectBackend, type BackendChoice } from './backend/index.js';
 import {
   abortedError,
@@ -17,12 +22,6 @@ import {
   withCallerStack,
   withMemoryErrors,
 } from './errors.js';
-import { Batcher, type BatcherOptions, type ServeTarget } from './serve/batcher.js';
-import type { Session } from './serve/session.js';
-import { makeShare, shareOptions, viewShare, type SharedGRU } from './serve/shared.js';
-import { fromKeras, fromOnnx, toKeras, toOnnx, type KerasGruLayer, type OnnxGruNode, type OnnxGruWeights } from './io/convert.js';
-import { writeSafetensorsFile } from './io/safetensors.js';
-import { gruSafetensorsMetadata, readGruSafetensorsFile, type ReadGruOptions } from './io/statedict.js';
 import {
   backendOption,
   booleanOption,
@@ -103,6 +102,44 @@ export interface TrainingRun extends GRUOutput {
   backward(dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients;
 }
 
+/** The options a shared model carries, all set (the rest, backend, threads and seed, are each worker's choice). */
+export type SharedOptions = Readonly<Required<Pick<GRUOptions,
+  'inputSize' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'batchFirst' | 'bias' | 'resetAfter' | 'dropout'>>>;
+
+/**
+ * What `gru.share()` returns: plain data that postMessage passes to workers without copying the
+ * buffer. Declared here because the GRU's constructor builds a model over one (GRU.fromShared).
+ */
+export interface SharedGRU {
+  readonly kind: 'fastgru.SharedGRU';
+  readonly options: SharedOptions;
+  readonly buffer: SharedArrayBuffer;
+  /** Each parameter's place in the buffer, in floats. */
+  readonly tensors: ReadonlyArray<{ readonly name: string; readonly shape: readonly number[]; readonly offset: number }>;
+}
+
+/**
+ * What the serve and io rooms reach inside a model (not part of the public API): its parameters as
+ * specs and live arrays, the share it views, and a forward of a checked batch off the event loop.
+ */
+export interface GRUInternals {
+  readonly specs: readonly ParameterSpec[];
+  readonly params: ReadonlyMap<string, Float32Array>;
+  readonly shared: SharedGRU | null;
+  /**
+   * Runs a batch the caller has checked and owns (no one else holds or changes its arrays), so the
+   * backend may read them in place instead of copying them first. Memory errors are OutOfMemoryError.
+   */
+  runOwned(batch: SequenceBatch): Promise<ForwardResult>;
+}
+
+let internalsOf: (gru: GRU) => GRUInternals;
+
+/** The internals of a model, for the serve and io rooms. */
+export function gruInternals(gru: GRU): GRUInternals {
+  return internalsOf(gru);
+}
+
 export type StateDict = Record<string, Tensor>;
 export type StateDictValue = Tensor | Float32Array | Float64Array | number[] | number[][];
 export type StateDictInput = Record<string, StateDictValue> | Map<string, StateDictValue>;
@@ -113,7 +150,6 @@ const OPTION_NAMES = new Set([
 ]);
 const FORWARD_OPTION_NAMES = new Set(['lengths']);
 const FORWARD_ASYNC_OPTION_NAMES = new Set(['lengths', 'signal']);
-const SHARED_OPTION_NAMES = new Set(['backend', 'threads']);
 /** No parameter tensor may hold more elements than this (a Float32Array of 4 GiB). */
 const MAX_PARAMETER_ELEMENTS = 2 ** 30;
 /** Nor may a result (output or hidden state): the longest Float32Array. */
@@ -142,7 +178,17 @@ export class GRU {
   private readonly random: Random;
   /** The share this model's parameters view (read-only), or null. */
   private readonly share_: SharedGRU | null;
-  private sessionBatcher: Batcher | null = null;
+
+  static {
+    internalsOf = (gru) => ({
+      specs: gru.specs,
+      params: gru.params,
+      shared: gru.share_,
+      runOwned: (batch) => withMemoryErrors(() => gru.backendModel().forwardAsync(batch, undefined, true)).catch((error) => {
+        throw memoryError(error);
+      }),
+    });
+  }
 
   /**
    * A model with PyTorch's initialisation (or the seed's). `shared` is for GRU.fromShared: the
@@ -199,108 +245,6 @@ export class GRU {
     for (const spec of this.specs) {
       this.params.set(spec.name, this.random.fillUniform(new Float32Array(sizeOf(spec.shape)), -bound, bound));
     }
-  }
-
-  /**
-   * A model whose parameters view a share made by `gru.share()` (in this thread or another), without
-   * copying them; it is read-only (loadStateDict throws). `options` may set backend and threads.
-   */
-  static fromShared(shared: SharedGRU, options?: Pick<GRUOptions, 'backend' | 'threads'> | null): GRU {
-    const base = shareOptions(shared);
-    if (options !== undefined && options !== null) {
-      checkKnownKeys(optionsObject(options, 'an object such as { backend, threads }'), SHARED_OPTION_NAMES);
-    }
-    return new GRU({ ...base, ...(options ?? {}) }, shared);
-  }
-
-  /**
-   * A GRU from a safetensors file of a PyTorch state_dict (or one saveSafetensors wrote). Layers,
-   * direction, sizes and bias come from the names and shapes; `prefix` picks the GRU's tensors out of
-   * a larger model's file ('rnn.'); the form comes from the file's metadata when it records one, else
-   * from `resetAfter` (default true, as nn.GRU). Other options (backend, threads, ...) pass through.
-   */
-  static async fromSafetensors(path: string, options?: ReadGruOptions & Omit<GRUOptions, 'inputSize' | 'hiddenSize' |
-    'numLayers' | 'bidirectional' | 'bias'> | null): Promise<GRU> {
-    const { prefix, resetAfter, ...rest } = options ?? {};
-    const read = await readGruSafetensorsFile(path, { prefix, resetAfter });
-    return new GRU({ ...rest, ...read.options }).loadStateDict(read.stateDict);
-  }
-
-  /** Writes the parameters (names under `prefix`) and the form, in a file fromSafetensors and PyTorch read. */
-  async saveSafetensors(path: string, options?: { prefix?: string } | null): Promise<void> {
-    const prefix = options?.prefix ?? '';
-    if (typeof prefix !== 'string') throw argError(OptionError, 'options.prefix', 'a string', prefix);
-    const sd = Object.fromEntries(Object.entries(this.stateDict()).map(([k, v]) => [prefix + k, v]));
-    await writeSafetensorsFile(path, sd, gruSafetensorsMetadata({ resetAfter: this.resetAfter, prefix }));
-  }
-
-  /** Loads Keras GRU weights (one entry per layer; { forward, backward } for Bidirectional). */
-  loadKeras(layers: KerasGruLayer | KerasGruLayer[]): this {
-    return this.loadStateDict(fromKeras(layers, { resetAfter: this.resetAfter }).stateDict);
-  }
-
-  /** The weights in Keras's layout, one entry per layer. */
-  toKeras(): ReturnType<typeof toKeras> {
-    return toKeras(this.stateDict(), { resetAfter: this.resetAfter });
-  }
-
-  /** Loads ONNX GRU initializers (W, R, B), one node per layer. */
-  loadOnnx(nodes: OnnxGruWeights | OnnxGruWeights[]): this {
-    return this.loadStateDict(fromOnnx(nodes, { resetAfter: this.resetAfter }).stateDict);
-  }
-
-  /** The weights as ONNX GRU nodes' initializers, one node per layer. */
-  toOnnx(): OnnxGruNode[] {
-    return toOnnx(this.stateDict(), { resetAfter: this.resetAfter });
-  }
-
-  /**
-   * The parameters in one SharedArrayBuffer (copied once), for GRU.fromShared in worker_threads:
-   * post it to a worker and build the model there. A shared model returns its own share.
-   */
-  share(): SharedGRU {
-    if (this.share_) return this.share_;
-    const options = {
-      inputSize: this.inputSize, hiddenSize: this.hiddenSize, numLayers: this.numLayers, bidirectional: this.bidirectional,
-      batchFirst: this.batchFirst, bias: this.bias, resetAfter: this.resetAfter, dropout: this.dropout,
-    };
-    return makeShare(options, this.specs, this.params);
-  }
-
-  /**
-   * A micro-batcher: concurrent `batcher.run(x, h0?)` calls of single sequences run as one batched
-   * forward, each getting the bits of its own forward. See BatcherOptions.
-   */
-  batcher(options?: BatcherOptions): Batcher {
-    return new Batcher(this.serveTarget(), options ?? {});
-  }
-
-  /**
-   * A streaming session from `state` ([numLayers, hiddenSize], as session.state() exports; default
-   * zeros). The sessions of this model that step at the same time run as one batch, on a batcher of
-   * the model's with maxBatch 256, maxQueue 65536 and the other defaults of BatcherOptions (256 MiB of
-   * waiting calls): a call beyond them rejects with QueueFullError. For other limits, and stats(),
-   * make sessions on a batcher of your own: `gru.batcher(options).session(state)`.
-   */
-  session(state?: TensorLike | null): Session {
-    // Steps are small and many streams step at once: a wider batch and a deeper queue than a
-    // batcher's defaults, finite all the same, so runaway callers cannot grow it without bound.
-    this.sessionBatcher ??= new Batcher(this.serveTarget(), { maxBatch: 256, maxDelayMs: 0, maxQueue: 65536 });
-    return this.sessionBatcher.session(state);
-  }
-
-  /** What the serve module needs of this model: sizes, and a forward off the event loop. */
-  private serveTarget(): ServeTarget {
-    return {
-      inputSize: this.inputSize,
-      hiddenSize: this.hiddenSize,
-      stateRows: this.numLayers * this.directions,
-      outputWidth: this.directions * this.hiddenSize,
-      bidirectional: this.bidirectional,
-      run: (batch) => withMemoryErrors(() => this.backendModel().forwardAsync(batch)).catch((error) => {
-        throw memoryError(error);
-      }),
-    };
   }
 
   /** The backend this model runs on. */
@@ -631,3 +575,24 @@ function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
   return data;
 }
 
+
+/** Checks a share against a model's parameters and returns views of its buffer, by name. */
+function viewShare(shared: SharedGRU, specs: readonly ParameterSpec[]): Map<string, Float32Array> {
+  const s = shared;
+  if (!(s.buffer instanceof SharedArrayBuffer)) throw argError(ArgumentError, 'shared.buffer', 'a SharedArrayBuffer', s.buffer);
+  if (!Array.isArray(s.tensors)) throw argError(ArgumentError, 'shared.tensors', 'an array', s.tensors);
+  const floats = s.buffer.byteLength / 4;
+  const params = new Map<string, Float32Array>();
+  for (const spec of specs) {
+    const entry = s.tensors.find((t) => t && t.name === spec.name);
+    if (!entry) throw argError(ArgumentError, 'shared.tensors', `an entry for ${spec.name}`, 'none', { gotIsText: true });
+    const n = sizeOf(spec.shape);
+    const same = Array.isArray(entry.shape) && entry.shape.length === spec.shape.length && entry.shape.every((d: number, i: number) => d === spec.shape[i]);
+    if (!same || !Number.isSafeInteger(entry.offset) || entry.offset < 0 || entry.offset + n > floats) {
+      throw argError(ArgumentError, `shared.tensors (${spec.name})`, `shape [${spec.shape.join(', ')}] inside the buffer`,
+        `shape ${JSON.stringify(entry.shape)} at offset ${String(entry.offset)} of ${floats} floats`, { gotIsText: true });
+    }
+    params.set(spec.name, new Float32Array(s.buffer, entry.offset * 4, n));
+  }
+  return params;
+}

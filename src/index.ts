@@ -11,11 +11,11 @@ export type {
   StateDictValue,
   TrainingRun,
 } from './gru.js';
-export { Batcher } from './serve/batcher.js';
-export type { BatcherOptions, CloseOptions, RunOptions } from './serve/batcher.js';
-export { Session } from './serve/session.js';
-export type { BatcherStats, Percentiles } from './serve/stats.js';
-export type { SharedGRU, SharedOptions } from './serve/shared.js';
+// The serve and io rooms attach their entry points to GRU when they load (gru.batcher(), gru.session(),
+// gru.share(), GRU.fromShared; GRU.fromSafetensors, gru.saveSafetensors(), the Keras and ONNX layouts):
+// this entry loads both, so `import 'fastgru'` and `require('fastgru')` see every method.
+export { Batcher, Session } from './serve/index.js';
+export type { BatcherOptions, BatcherStats, CloseOptions, Percentiles, RunOptions, SharedGRU, SharedOptions } from './serve/index.js';
 export { Adam, AdamW, clipGradNorm, detach, Linear, Optimizer, SGD, softmaxCrossEntropy } from './train/index.js';
 export type { AdamOptions, CrossEntropy, Grads, LinearOptions, LinearRun, Module, ModuleGrads, Modules, SGDOptions } from './train/index.js';
 export {

@@ -449,9 +449,12 @@ describe.each(backends)('serving on the %s backend', (backend) => {
 
     it('puts gru.session() on a batcher with finite limits', () => {
       const gru = new GRU(base);
-      gru.session();
-      // The model's own session batcher is private; its limits are the documented defaults.
-      expect(gru['sessionBatcher']).toMatchObject({
+      const session = gru.session();
+      // The model's own session batcher is private (the session's); its limits are the documented
+      // defaults, and every session of the model shares it.
+      expect(gru.session()['batcher']).toBe(session['batcher']);
+      expect(new GRU(base).session()['batcher']).not.toBe(session['batcher']);
+      expect(session['batcher']).toMatchObject({
         maxBatch: 256, maxDelayMs: 0, maxQueue: 65536, maxQueueBytes: 256 * 2 ** 20, maxBatchBytes: 64 * 2 ** 20, maxPadding: 2, maxInFlight: 1,
       });
     });

@@ -57,8 +57,13 @@ export interface TrainingRun extends ForwardResult {
 
 export interface BackendModel {
   forward(batch: SequenceBatch): ForwardResult;
-  /** forward on the backend's own schedule; `signal` aborts it if it has not started. */
-  forwardAsync(batch: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult>;
+  /**
+   * forward on the backend's own schedule; `signal` aborts it if it has not started. The backend
+   * copies the batch's arrays when the call is made (the caller may reuse or transfer them at once),
+   * unless `owned`: the caller then hands them over (no one else holds or changes them until the
+   * promise settles, as the batcher's packed batches), and a backend that can reads them in place.
+   */
+  forwardAsync(batch: SequenceBatch, signal?: AbortSignal, owned?: boolean): Promise<ForwardResult>;
   /**
    * Forward in training mode, keeping what backward needs. dropoutMasks, when given, holds one
    * mask per layer boundary (numLayers - 1 of them), each [T, B, D*H] time-first, whose values (0 or

@@ -220,7 +220,11 @@ class NativeModel implements BackendModel {
     return this.handle.forward(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads);
   }
 
-  forwardAsync(b: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
+  /**
+   * The addon copies x and h0 when the call is made whether or not they are `owned` (its boundary
+   * rule 1, native/addon/addon.cpp): an owned batch costs that one copy here.
+   */
+  forwardAsync(b: SequenceBatch, signal?: AbortSignal, _owned?: boolean): Promise<ForwardResult> {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     const pending = this.handle.forwardAsync(b.x, b.steps, b.batch, b.batchFirst, b.h0, b.lengths, this.threads);
     // Aborting sets the flag the worker reads before it starts.

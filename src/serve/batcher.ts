@@ -32,7 +32,6 @@ import {
 import { checkKnownKeys, integerOption, numberOption, optionsObject, type Options } from '../check.js';
 import type { GRUOutput } from '../gru.js';
 import { toTensor, type TensorLike } from '../tensor.js';
-import { Session } from './session.js';
 import { Window, type BatcherStats } from './stats.js';
 
 /** What a model gives its batchers: its sizes and an off-the-event-loop forward. */
@@ -121,8 +120,10 @@ export interface Admission {
 }
 
 interface Request {
+  /** The request's own copy of its input, steps · inputSize floats (no one else holds it). */
   readonly x: Float32Array;
   readonly steps: number;
+  /** Its own copy of its state, stateRows · hiddenSize floats, or null for zeros. */
   readonly h0: Float32Array | null;
   /** The bytes it holds while it waits (x and h0), as maxQueueBytes counts them. */
   readonly bytes: number;
@@ -147,6 +148,13 @@ function readOption(options: Options, name: keyof BatcherOptions, min: number, m
   if (kind === 'integer') return integerOption(options, name, min, max, BATCHER_DEFAULTS[name], what);
   return numberOption(options, name, BATCHER_DEFAULTS[name], what ?? `a finite number from ${min} to ${max}`,
     (value) => value >= min && value <= max);
+}
+
+let targetOf: (batcher: Batcher) => ServeTarget;
+
+/** The model a batcher serves (for Session, which the batcher does not import). */
+export function batcherTarget(batcher: Batcher): ServeTarget {
+  return targetOf(batcher);
 }
 
 /**
@@ -187,6 +195,10 @@ export class Batcher {
   private readonly latency = new Window(4096);
   private readonly waited = new Window(4096);
 
+  static {
+    targetOf = (batcher) => batcher.target;
+  }
+
   /** Made by `gru.batcher(options)`. */
   constructor(private readonly target: ServeTarget, options: BatcherOptions = {}) {
     const o = optionsObject(options, 'an object such as { maxBatch, maxDelayMs, maxQueue }');
@@ -212,14 +224,6 @@ export class Batcher {
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  /**
-   * A streaming session on this batcher: steps of sessions that run at the same time share a batch.
-   * `state` resumes one exported by `session.state()` ([numLayers, hiddenSize]; default zeros).
-   */
-  session(state?: TensorLike | null): Session {
-    return new Session(this, this.target, state);
   }
 
   /** Queue depth and bytes, counts, batch sizes, padding and latency percentiles. */
@@ -507,7 +511,11 @@ export class Batcher {
     this.wakeIdle();
   }
 
-  /** Packs the requests time-first with their lengths, runs them, and cuts out each one's rows. */
+  /**
+   * Packs the requests time-first with their lengths, runs them, and cuts out each one's rows. The
+   * packed arrays are the batcher's own, handed to the engine as they are (ServeTarget.run does not
+   * copy them again).
+   */
   private async runBatch(requests: Request[]): Promise<GRUOutput[]> {
     const { inputSize: I, hiddenSize: H, stateRows: LD, outputWidth: DH } = this.target;
     const B = requests.length;

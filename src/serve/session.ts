@@ -7,7 +7,18 @@
 import { argError, ArgumentError, callerStack, type CallerStack, ClosedError, formatShape, OptionError, ShapeError, withCallerStack } from '../errors.js';
 import type { GRUOutput } from '../gru.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
-import type { Batcher, ServeTarget } from './batcher.js';
+import { attachMethods } from '../attach.js';
+import { Batcher, batcherTarget, type ServeTarget } from './batcher.js';
+
+declare module './batcher.js' {
+  interface Batcher {
+    /**
+     * A streaming session on this batcher: steps of sessions that run at the same time share a batch.
+     * `state` resumes one exported by `session.state()` ([numLayers, hiddenSize]; default zeros).
+     */
+    session(state?: TensorLike | null): Session;
+  }
+}
 
 /**
  * A stream's hidden state and the calls that advance it, one at a time, on a batcher. A call counts
@@ -120,3 +131,10 @@ export class Session {
     return settled;
   }
 }
+
+/** Sessions depend on the batcher, not the reverse: this module gives Batcher its session() method. */
+attachMethods(Batcher.prototype, {
+  session(this: Batcher, state?: TensorLike | null): Session {
+    return new Session(this, batcherTarget(this), state);
+  },
+});

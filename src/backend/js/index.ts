@@ -39,9 +39,10 @@ class JsModel implements BackendModel {
     return this.run(batch, null, false).result;
   }
 
-  forwardAsync(input: SequenceBatch, signal?: AbortSignal): Promise<ForwardResult> {
-    // Copied now, as the native backend does: the caller may reuse or transfer its arrays at once.
-    const batch: SequenceBatch = {
+  forwardAsync(input: SequenceBatch, signal?: AbortSignal, owned = false): Promise<ForwardResult> {
+    // Copied now, as the native backend does: the caller may reuse or transfer its arrays at once;
+    // an owned batch (handed over, as the batcher's packed ones) is read in place.
+    const batch: SequenceBatch = owned ? input : {
       ...input,
       x: input.x.slice(),
       h0: input.h0 ? input.h0.slice() : null,

@@ -1,0 +1,106 @@
+/**
+ * The serve room: micro-batching, streaming sessions and weights shared between worker_threads. It
+ * depends on the GRU, never the GRU on it: loading this module attaches its entry points to the
+ * class, `gru.batcher()`, `gru.session()`, `gru.share()` and `GRU.fromShared()`, and declares them
+ * on GRU's type. src/index.ts loads it, so every entry point of the package has them.
+ */
+import { checkKnownKeys, optionsObject } from '../check.js';
+import { attachMethods } from '../attach.js';
+import { GRU, gruInternals, type GRUOptions } from '../gru.js';
+import type { TensorLike } from '../tensor.js';
+import { Batcher, type BatcherOptions, type ServeTarget } from './batcher.js';
+import { Session } from './session.js';
+import { makeShare, shareOptions, type SharedGRU } from './shared.js';
+
+export { Batcher, BATCHER_DEFAULTS } from './batcher.js';
+export type { BatcherOptions, CloseOptions, RunOptions, ServeTarget } from './batcher.js';
+export { Session } from './session.js';
+export type { BatcherStats, Percentiles } from './stats.js';
+export type { SharedGRU, SharedOptions } from './shared.js';
+
+declare module '../gru.js' {
+  interface GRU {
+    /**
+     * The parameters in one SharedArrayBuffer (copied once), for GRU.fromShared in worker_threads:
+     * post it to a worker and build the model there. A shared model returns its own share.
+     */
+    share(): SharedGRU;
+    /**
+     * A micro-batcher: concurrent `batcher.run(x, h0?)` calls of single sequences run as one batched
+     * forward, each getting the bits of its own forward. See BatcherOptions.
+     */
+    batcher(options?: BatcherOptions): Batcher;
+    /**
+     * A streaming session from `state` ([numLayers, hiddenSize], as session.state() exports; default
+     * zeros). The sessions of this model that step at the same time run as one batch, on a batcher of
+     * the model's with maxBatch 256, maxQueue 65536 and the other defaults of BatcherOptions (256 MiB of
+     * waiting calls): a call beyond them rejects with QueueFullError. For other limits, and stats(),
+     * make sessions on a batcher of your own: `gru.batcher(options).session(state)`.
+     */
+    session(state?: TensorLike | null): Session;
+  }
+  namespace GRU {
+    /**
+     * A model whose parameters view a share made by `gru.share()` (in this thread or another), without
+     * copying them; it is read-only (loadStateDict throws). `options` may set backend and threads.
+     */
+    function fromShared(shared: SharedGRU, options?: Pick<GRUOptions, 'backend' | 'threads'> | null): GRU;
+  }
+}
+
+const SHARED_OPTION_NAMES = ['backend', 'threads'];
+
+/** Each model's batcher for its sessions, made by its first session() call. */
+const sessionBatchers = new WeakMap<GRU, Batcher>();
+
+/** What the serve room needs of a model: its sizes, and a forward of the batcher's packed batches off the event loop. */
+function serveTarget(gru: GRU): ServeTarget {
+  const directions = gru.bidirectional ? 2 : 1;
+  const internals = gruInternals(gru);
+  return {
+    inputSize: gru.inputSize,
+    hiddenSize: gru.hiddenSize,
+    stateRows: gru.numLayers * directions,
+    outputWidth: directions * gru.hiddenSize,
+    bidirectional: gru.bidirectional,
+    // The batcher packs each batch into arrays of its own and hands them over: no copy on the way.
+    run: (batch) => internals.runOwned(batch),
+  };
+}
+
+attachMethods(GRU.prototype, {
+  share(this: GRU): SharedGRU {
+    const { shared, specs, params } = gruInternals(this);
+    if (shared) return shared;
+    const options = {
+      inputSize: this.inputSize, hiddenSize: this.hiddenSize, numLayers: this.numLayers, bidirectional: this.bidirectional,
+      batchFirst: this.batchFirst, bias: this.bias, resetAfter: this.resetAfter, dropout: this.dropout,
+    };
+    return makeShare(options, specs, params);
+  },
+
+  batcher(this: GRU, options?: BatcherOptions): Batcher {
+    return new Batcher(serveTarget(this), options ?? {});
+  },
+
+  session(this: GRU, state?: TensorLike | null): Session {
+    // Steps are small and many streams step at once: a wider batch and a deeper queue than a
+    // batcher's defaults, finite all the same, so runaway callers cannot grow it without bound.
+    let batcher = sessionBatchers.get(this);
+    if (!batcher) {
+      batcher = new Batcher(serveTarget(this), { maxBatch: 256, maxDelayMs: 0, maxQueue: 65536 });
+      sessionBatchers.set(this, batcher);
+    }
+    return batcher.session(state);
+  },
+});
+
+attachMethods(GRU, {
+  fromShared(shared: SharedGRU, options?: Pick<GRUOptions, 'backend' | 'threads'> | null): GRU {
+    const base = shareOptions(shared);
+    if (options !== undefined && options !== null) {
+      checkKnownKeys(optionsObject(options, 'an object such as { backend, threads }'), SHARED_OPTION_NAMES);
+    }
+    return new GRU({ ...base, ...(options ?? {}) }, shared);
+  },
+});
