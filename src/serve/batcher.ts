@@ -514,11 +514,21 @@ export class Batcher {
   /**
    * Packs the requests time-first with their lengths, runs them, and cuts out each one's rows. The
    * packed arrays are the batcher's own, handed to the engine as they are (ServeTarget.run does not
-   * copy them again).
+   * copy them again). A batch of one is already packed: its request's own copies of x ([T, 1, I] is
+   * [T, I]) and h0 go to the engine, and the engine's output and hidden state are its result.
    */
   private async runBatch(requests: Request[]): Promise<GRUOutput[]> {
     const { inputSize: I, hiddenSize: H, stateRows: LD, outputWidth: DH } = this.target;
     const B = requests.length;
+    if (B === 1) {
+      const r = requests[0];
+      const lengths = Int32Array.of(r.steps);
+      const result = await this.target.run({ x: r.x, steps: r.steps, batch: 1, batchFirst: false, h0: r.h0, lengths });
+      return [{
+        output: { data: result.output, shape: Object.freeze([r.steps, DH]) },
+        hidden: { data: result.hidden, shape: Object.freeze([LD, H]) },
+      }];
+    }
     let T = 0;
     for (const r of requests) T = Math.max(T, r.steps);
     const x = new Float32Array(T * B * I);
