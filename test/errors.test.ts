@@ -3,6 +3,7 @@
 // Each invalid call sits beside its nearest valid neighbour, which must succeed, so that no case
 // passes because of some other mistake in the call.
 import { describe, expect, it } from 'vitest';
+import { thrownBy, rejectionOf } from './helpers/errors.js';
 import {
   AbortedError,
   ArgumentError,
@@ -55,30 +56,6 @@ function expectArgumentError(thrown: unknown, { error, arg, expects, got }: Expe
   expect(e.message.startsWith(`${arg}: expected `), `message "${e.message}" should start with "${arg}: expected "`).toBe(true);
   expect(e.message).toContain(expects);
   expect(e.message).toContain(got);
-}
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw, but it returned');
-}
-
-/** The reason a promise rejects; the call itself must not throw synchronously. */
-async function rejectionOf(call: () => Promise<unknown>): Promise<unknown> {
-  let promise: Promise<unknown> | undefined;
-  expect(() => {
-    promise = call();
-  }, 'an async call must reject, not throw synchronously').not.toThrow();
-  expect(promise).toBeInstanceOf(Promise);
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the promise to reject, but it resolved');
 }
 
 const I = 4;

@@ -16,21 +16,13 @@ import {
   type OnnxGruWeights,
 } from '../src/io/index.js';
 import { expectBitwise, expectClose } from './helpers/compare.js';
+import { thrownBy } from './helpers/errors.js';
 
 type ErrorClass = new (message: string) => FastGruError;
 type Form = 'resetAfterTrue' | 'resetAfterFalse';
 const FORMS: Array<[boolean, Form]> = [[true, 'resetAfterTrue'], [false, 'resetAfterFalse']];
 
 const fixturePath = (name: string) => new URL(`./fixtures/io/${name}`, import.meta.url).pathname;
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw, but it returned');
-}
 
 function expectError(thrown: unknown, error: ErrorClass, start: string, ...contains: string[]): void {
   expect(thrown).toBeInstanceOf(error);

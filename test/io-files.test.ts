@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { thrownBy, rejectionOf } from './helpers/errors.js';
 import { ArgumentError, FastGruError, GRU, tensor } from '../src/index.js';
 import {
   readGruSafetensorsFile,
@@ -35,24 +36,6 @@ function expectError(thrown: unknown, start: string, contains?: string): void {
   const message = (thrown as Error).message;
   expect(message.startsWith(start), `message "${message}" should start with "${start}"`).toBe(true);
   if (contains !== undefined) expect(message).toContain(contains);
-}
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw, but it returned');
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the promise to reject, but it resolved');
 }
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;

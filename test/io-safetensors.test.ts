@@ -33,6 +33,7 @@ import {
   writeSafetensorsFileSync,
 } from '../src/io/index.js';
 import { expectBitwise, expectClose } from './helpers/compare.js';
+import { thrownBy, rejectionOf } from './helpers/errors.js';
 import { prng, uniform } from './helpers/native.js';
 
 type ErrorClass = new (message: string) => FastGruError;
@@ -58,24 +59,6 @@ interface GruFixture {
 }
 const loadJson = <T>(name: string): T => JSON.parse(readFileSync(fixturePath(name), 'utf8')) as T;
 const t = (f: FixtureTensor) => tensor(new Float32Array(f.data), f.shape);
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw, but it returned');
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the promise to reject, but it resolved');
-}
 
 function expectError(thrown: unknown, error: ErrorClass, start: string, contains?: string): void {
   expect(thrown).toBeInstanceOf(error);
