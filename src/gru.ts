@@ -34,6 +34,7 @@ import { gruDirectionNames, parameterSpecs, type ParameterSpec } from './pytorch
 import { Random } from './random.js';
 import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
+/** The options of `new GRU(options)`: sizes and layout as torch.nn.GRU's, plus the backend, threads and seed. */
 export interface GRUOptions {
   inputSize: number;
   hiddenSize: number;
@@ -68,16 +69,19 @@ export interface GRUOptions {
 export type Lengths = readonly number[] | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array |
   Uint32Array | Float32Array | Float64Array;
 
+/** The options of forward and forwardTrain. */
 export interface ForwardOptions {
   /** Per-sequence lengths (PyTorch's packed-sequence semantics), each an integer in 0..T. */
   lengths?: Lengths | null;
 }
 
+/** The options of forwardAsync: forward's, and an AbortSignal. */
 export interface ForwardAsyncOptions extends ForwardOptions {
   /** Aborting before the work starts rejects the promise with an AbortedError (ERR_ABORTED). */
   signal?: AbortSignal;
 }
 
+/** What forward gives: every step's output of the last layer and each sequence's final hidden state. */
 export interface GRUOutput {
   /** [T, B, D*H] ([B, T, D*H] with batchFirst; [T, D*H] unbatched); zero past each length. */
   readonly output: Tensor;
@@ -85,6 +89,7 @@ export interface GRUOutput {
   readonly hidden: Tensor;
 }
 
+/** What a training run's backward gives: the gradients of the input, the initial state and every parameter. */
 export interface GRUGradients {
   /** The gradient with respect to x, shaped like x. */
   readonly dInput: Tensor;
@@ -94,6 +99,7 @@ export interface GRUGradients {
   readonly grads: StateDict;
 }
 
+/** What forwardTrain gives: forward's output and hidden state, and backward. */
 export interface TrainingRun extends GRUOutput {
   /**
    * Backpropagates dOutput (shaped like output) and dHidden (shaped like hidden); either may be
@@ -140,8 +146,11 @@ export function gruInternals(gru: GRU): GRUInternals {
   return internalsOf(gru);
 }
 
+/** Parameters by PyTorch's state-dict names (weight_ih_l0, ...), as stateDict() and parameters() give them. */
 export type StateDict = Record<string, Tensor>;
+/** A parameter's values as loadStateDict takes them: a Tensor, a typed array, or a flat or nested number array. */
 export type StateDictValue = Tensor | Float32Array | Float64Array | number[] | number[][];
+/** What loadStateDict takes: values by state-dict name, in an object or a Map. */
 export type StateDictInput = Record<string, StateDictValue> | Map<string, StateDictValue>;
 
 const OPTION_NAMES = new Set([
@@ -159,6 +168,10 @@ const MAX_STEPS_OR_BATCH = 2 ** 31 - 1;
 /** Nor all of them together more than this (8 GiB of float32). */
 const MAX_TOTAL_PARAMETERS = 2 ** 31;
 
+/**
+ * A gated recurrent unit with PyTorch's parameters and semantics (torch.nn.GRU): forward, forwardAsync,
+ * forwardTrain and backward. The serve and io rooms add their methods when the package loads.
+ */
 export class GRU {
   readonly inputSize: number;
   readonly hiddenSize: number;

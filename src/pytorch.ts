@@ -10,6 +10,7 @@ export type ParameterKind = 'weight_ih' | 'weight_hh' | 'bias_ih' | 'bias_hh';
 
 /** The kinds in state-dict order, without and with biases. */
 export const WEIGHT_KINDS: readonly ParameterKind[] = Object.freeze(['weight_ih', 'weight_hh']);
+/** The kinds with biases, in state-dict order. */
 export const ALL_KINDS: readonly ParameterKind[] = Object.freeze(['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']);
 
 /**

@@ -4,16 +4,19 @@
  */
 import { argError, ArgumentError, DTypeError, formatShape, ShapeError } from './errors.js';
 
+/** A tensor: float32 values, row-major, and a shape whose element count is data's length. */
 export interface Tensor {
   readonly data: Float32Array;
   readonly shape: readonly number[];
 }
 
+/** A rectangular nested array of numbers ([[1, 2], [3, 4]]); its nesting is the shape. */
 export type NestedNumberArray = number[] | NestedNumberArray[];
 
 /** What the API accepts wherever it takes a tensor. */
 export type TensorLike = Tensor | NestedNumberArray;
 
+/** What tensor() takes as data: a Float32Array (wrapped), a Float64Array or a flat or nested number array (converted). */
 export type TensorData = Float32Array | Float64Array | NestedNumberArray | readonly number[];
 
 /**
@@ -41,6 +44,7 @@ export function checkShape(shape: unknown, arg: string,
   return Object.freeze(shape.slice()) as readonly number[];
 }
 
+/** The element count of a shape: the product of its dimensions (1 for []). */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

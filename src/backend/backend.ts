@@ -41,6 +41,7 @@ export interface ForwardResult {
   readonly hidden: Float32Array;
 }
 
+/** What a backend's backward gives, in flat arrays. */
 export interface Gradients {
   /** The gradient with respect to x, in x's layout. */
   readonly dInput: Float32Array;
@@ -50,11 +51,13 @@ export interface Gradients {
   readonly weights: LayerWeights[];
 }
 
+/** A backend's training forward: its results, and backward over what it kept. */
 export interface TrainingRun extends ForwardResult {
   /** dOutput is shaped like output, dHidden like hidden; null means zeros. May be called repeatedly. */
   backward(dOutput: Float32Array | null, dHidden: Float32Array | null): Gradients;
 }
 
+/** A model built by a backend around one set of weights: forward, forwardAsync and forwardTrain. */
 export interface BackendModel {
   forward(batch: SequenceBatch): ForwardResult;
   /**
@@ -72,6 +75,7 @@ export interface BackendModel {
   forwardTrain(batch: SequenceBatch, dropoutMasks: Float32Array[] | null): TrainingRun;
 }
 
+/** How a backend may treat a model's weights. */
 export interface ModelOptions {
   /**
    * The weights are shared read-only (GRU.fromShared): a backend may keep one packed copy for every
@@ -88,6 +92,7 @@ export interface ModelOptions {
  */
 export type ThreadsSource = 'FASTGRU_THREADS' | 'cgroup quota' | 'affinity mask' | 'hardware';
 
+/** An engine: the js backend (src/backend/js/) or the native addon (src/backend/native.ts). */
 export interface Backend {
   readonly name: 'js' | 'native';
   /** The instruction set the kernels use: 'js' for the TypeScript backend. */

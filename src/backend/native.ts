@@ -71,6 +71,7 @@ export interface AddonInfo {
   cpu: { avx2: boolean; avx512f: boolean; neon: boolean };
 }
 
+/** What the native addon exports (native/addon/addon.cpp). */
 export interface Addon {
   /**
    * makeError builds the addon's errors; allocate makes every buffer it returns and the memory of

@@ -70,11 +70,13 @@ export interface ConvertedGru {
 /** A state dict to convert: PyTorch's names; values Tensors or nested number arrays. */
 export type StateDictLike = Record<string, TensorLike> | Map<string, TensorLike>;
 
+/** The options of fromKeras and fromOnnx. */
 export interface FromOptions {
   /** The form of the model the weights are for; when given, weights of the other form are an error. */
   resetAfter?: boolean;
 }
 
+/** The options of toKeras and toOnnx. */
 export interface ToOptions {
   /** The form of the model whose state dict this is (a state dict cannot show it). */
   resetAfter: boolean;

@@ -45,6 +45,7 @@ export interface SafetensorsContents {
   metadata: Record<string, string>;
 }
 
+/** The options of readSafetensors and the file readers. */
 export interface ReadSafetensorsOptions {
   /**
    * Which tensors to decode; the others are checked in the header but neither read nor decoded, so

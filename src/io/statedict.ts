@@ -176,6 +176,7 @@ export function gruSafetensorsMetadata(options: { resetAfter: boolean; prefix?: 
   return { format: 'pt', [resetAfterKey(options.prefix ?? '')]: String(options.resetAfter) };
 }
 
+/** The options of readGruSafetensors, its file readers and GRU.fromSafetensors. */
 export interface ReadGruOptions {
   /** Only tensors whose names start with it are read, with it taken off (e.g. 'rnn.'). Default ''. */
   prefix?: string;

@@ -100,11 +100,13 @@ export const BATCHER_DEFAULTS: Readonly<Required<BatcherOptions>> = Object.freez
   maxInFlight: 1,
 });
 
+/** The options of `batcher.run(x, h0, options)`. */
 export interface RunOptions {
   /** Aborting before the request's batch starts rejects it with AbortedError (ERR_ABORTED). */
   signal?: AbortSignal;
 }
 
+/** The options of `batcher.close(options)`. */
 export interface CloseOptions {
   /** true (default): run what is queued, then settle; false: reject what is queued with ClosedError. */
   drain?: boolean;

@@ -11,6 +11,7 @@ import { Random } from '../random.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import type { Module } from './module.js';
 
+/** The options of `new Linear(options)`, as torch.nn.Linear's. */
 export interface LinearOptions {
   inFeatures: number;
   outFeatures: number;
@@ -22,6 +23,7 @@ export interface LinearOptions {
   seed?: number;
 }
 
+/** What Linear's forwardTrain gives: the output, and backward. */
 export interface LinearRun {
   readonly output: Tensor;
   /** dOutput shaped like output; returns dInput (shaped like x) and the parameters' gradients. */
@@ -30,6 +32,7 @@ export interface LinearRun {
 
 const OPTION_NAMES = ['inFeatures', 'outFeatures', 'bias', 'backend', 'seed'];
 
+/** A fully connected layer, y = x·Wᵀ + b, with PyTorch's initialisation and parameter names (weight, bias). */
 export class Linear implements Module {
   readonly inFeatures: number;
   readonly outFeatures: number;

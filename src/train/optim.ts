@@ -22,6 +22,7 @@ function checkOptions(options: unknown, known: string[]): Options {
   return o;
 }
 
+/** What SGD, Adam and AdamW share: the modules, the learning rate, the step count and step(). */
 export abstract class Optimizer {
   /** The learning rate; change it between steps for a schedule. */
   lr: number;
@@ -88,6 +89,7 @@ export abstract class Optimizer {
   protected abstract update(key: string, p: Float32Array, g: Float32Array): void;
 }
 
+/** The options of SGD, as torch.optim.SGD's (lr required). */
 export interface SGDOptions {
   lr: number;
   /** Default 0. */
@@ -139,6 +141,7 @@ export class SGD extends Optimizer {
   }
 }
 
+/** The options of Adam and AdamW, as torch.optim's. */
 export interface AdamOptions {
   /** Default 1e-3. */
   lr?: number;

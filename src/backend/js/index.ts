@@ -149,6 +149,7 @@ class JsModel implements BackendModel {
   }
 }
 
+/** The pure-TypeScript backend: one thread; 'auto' uses it where the native addon does not load. */
 export const jsBackend: Backend = {
   name: 'js',
   isa: 'js',
