@@ -49,7 +49,7 @@ function parseArgs(argv, prog) {
  * state. Returns the median and min per function.
  * @param {Array<() => void>} fns
  */
-async function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
+export async function timeInterleaved(fns, budget, minRuns, burstMs = 100) {
   const warm = fns.map((fn) => {
     const t0 = performance.now();
     fn();

@@ -19,12 +19,12 @@
 //
 // It runs the package in dist/ (`npm run build` first); the addon's interface must be the same in
 // both builds. Exits 1 when any byte differs, naming the first differing results.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { number, parseCli } from '../bin/args.mjs';
+import { addonBuilds, run } from './addon-builds.mjs';
 import { prng, uniform } from '../test/helpers/prng.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -143,29 +143,6 @@ async function child(file) {
 // The parent: builds, runs the children, compares
 // ------------------------------------------------------------------------------------------------
 
-function run(cmd, args, options = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
-  if (r.status !== 0) {
-    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n');
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}`);
-  }
-  return r.stdout;
-}
-
-/** Builds the addon of source tree `src` with cmake-js into `out`; returns the .node file. */
-function buildAddon(src, out, what) {
-  const started = Date.now();
-  console.log(`bitcompare: building ${what} (cmake-js, Release, -j${opts.jobs})...`);
-  run(process.execPath, [join(ROOT, 'node_modules/cmake-js/bin/cmake-js'), 'compile', '-d', src, '-O', out], {
-    cwd: src,
-    env: { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(opts.jobs) },
-  });
-  const addon = join(out, 'Release', 'fastgru.node');
-  if (!existsSync(addon)) throw new Error(`no ${addon} after the build`);
-  console.log(`bitcompare: built ${what} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  return addon;
-}
-
 /** The ISAs this CPU offers the addon, as its info() lists them. */
 function isas(addon) {
   const script = `const a = require(${JSON.stringify(addon)});
@@ -192,20 +169,11 @@ async function main() {
     console.error(`bitcompare: --before or --before-addon is required\n${USAGE}`);
     process.exit(2);
   }
-  const temp = mkdtempSync(join(tmpdir(), 'fastgru-bitcompare-'));
-  const worktree = join(temp, 'before-src');
-  let addedWorktree = false;
+  const builds = addonBuilds({ jobs: opts.jobs, keep: opts.keep, prefix: 'fastgru-bitcompare-', log: (m) => console.log(`bitcompare: ${m}`) });
+  const temp = mkdtempSync(join(tmpdir(), 'fastgru-bitcompare-results-'));
   try {
-    let before = opts.beforeAddon && resolve(opts.beforeAddon);
-    if (!before) {
-      const rev = run('git', ['-C', ROOT, 'rev-parse', '--verify', `${opts.before}^{commit}`]).trim();
-      run('git', ['-C', ROOT, 'worktree', 'add', '--detach', worktree, rev]);
-      addedWorktree = true;
-      // The build reads node-addon-api through node_modules: this checkout's.
-      symlinkSync(join(ROOT, 'node_modules'), join(worktree, 'node_modules'), 'dir');
-      before = buildAddon(worktree, join(temp, 'before-build'), `the addon of ${opts.before} (${rev.slice(0, 12)})`);
-    }
-    const after = opts.afterAddon ? resolve(opts.afterAddon) : buildAddon(ROOT, join(temp, 'after-build'), 'the addon of this checkout');
+    const before = opts.beforeAddon ? resolve(opts.beforeAddon) : builds.revision(opts.before);
+    const after = opts.afterAddon ? resolve(opts.afterAddon) : builds.checkout();
     const list = isas(after);
     const beforeList = isas(before);
     if (JSON.stringify(list) !== JSON.stringify(beforeList))
@@ -241,12 +209,8 @@ async function main() {
     for (const f of failures) console.log(`  ${f}`);
     process.exitCode = differing ? 1 : 0;
   } finally {
-    if (opts.keep) console.log(`bitcompare: kept ${temp}`);
-    else {
-      if (addedWorktree) spawnSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', worktree]);
-      rmSync(temp, { recursive: true, force: true });
-      spawnSync('git', ['-C', ROOT, 'worktree', 'prune']);
-    }
+    builds.dispose();
+    rmSync(temp, { recursive: true, force: true });
   }
 }
 

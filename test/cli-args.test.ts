@@ -111,6 +111,16 @@ const SCRIPTS: Script[] = [
     ],
   },
   {
+    command: ['bench/ab.mjs'],
+    bad: [
+      { args: [], names: '--before' },
+      { args: ['--bogus'], names: '--bogus' },
+      { args: ['--before', 'HEAD', '--rounds', '0'], names: '--rounds' },
+      { args: ['--before', 'HEAD', '--shapes', 'huge'], names: 'huge' },
+      { args: ['--before', 'HEAD', '--budget', '0'], names: '--budget' },
+    ],
+  },
+  {
     command: ['scripts/bitcompare.mjs'],
     bad: [
       { args: [], names: '--before' },
