@@ -18,8 +18,9 @@ namespace fastgru {
 
 namespace {
 
-// One backward call's working memory. In bytes, with Hp, pw and Hn as for Run, n the threads, P
-// and S the tape's rows and steps, and ld_x = pw(max(I, D·H)), the widest layer input:
+// One backward call's working memory. In bytes, with Hp, pw and Hn as for Forward (forward.cpp),
+// n the threads, P and S the tape's rows and steps, and ld_x = pw(max(I, D·H)), the widest layer
+// input:
 //   per row   4·3Hp·P (the gradient of the gate inputs) + 4·3Hp·P resetAfter (of W_hh's product):
 //             the weight gradients sum them over every row in order, after the time loop, as the
 //             tape's rows (5·Hp floats) are kept for it
