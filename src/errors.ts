@@ -3,8 +3,35 @@
  * and what came, e.g. `x: expected shape [T, B, 64], got [10, 3, 32]`.
  */
 
+/**
+ * The base class of every error fastgru throws or rejects with: test `error instanceof FastGruError`
+ * for any of them, or `error.code` for one kind. Other errors (a TypeError from a getter of yours, a
+ * file system error's cause) pass through unchanged or as a subclass's `cause`.
+ *
+ * @example
+ * ```ts
+ * import { GRU, FastGruError } from 'fastgru';
+ *
+ * try {
+ *   new GRU({ inputSize: 8, hiddenSize: 0 });
+ * } catch (error) {
+ *   if (error instanceof FastGruError) console.log(error.code); // 'ERR_OPTION'
+ * }
+ * ```
+ */
 export class FastGruError extends Error {
+  /**
+   * The kind of error, stable across versions (messages may change): 'ERR_SHAPE', 'ERR_DTYPE',
+   * 'ERR_ARGUMENT', 'ERR_OPTION', 'ERR_STATE_DICT', 'ERR_BACKEND_UNAVAILABLE', 'ERR_OUT_OF_MEMORY',
+   * 'ERR_ABORTED', 'ERR_QUEUE_FULL' or 'ERR_CLOSED', one per subclass.
+   */
   readonly code: string;
+  /**
+   * Sets `name` to the class's name (`ShapeError`, ...), so stack traces and `String(error)` say which.
+   *
+   * @param code - The stable code, {@link FastGruError.code}; each subclass passes its own.
+   * @param message - The whole message: fastgru's say `${argument}: expected ..., got ...`.
+   */
   constructor(code: string, message: string) {
     super(message);
     this.name = new.target.name;
@@ -12,50 +39,85 @@ export class FastGruError extends Error {
   }
 }
 
-/** A tensor's shape does not fit (wrong rank, a wrong size, a product that does not match). */
+/** Code `ERR_SHAPE`: a tensor's shape does not fit (wrong rank, a wrong size, a product that does not match). */
 export class ShapeError extends FastGruError {
+  /**
+   * An error of code `ERR_SHAPE` with this message.
+   *
+   * @param message - The whole message, naming the argument, what was expected and what came.
+   */
   constructor(message: string) {
     super('ERR_SHAPE', message);
   }
 }
 
-/** A value has the wrong element type (for example Float64Array where Float32Array is needed). */
+/** Code `ERR_DTYPE`: a value has the wrong element type (for example Float64Array where Float32Array is needed). */
 export class DTypeError extends FastGruError {
+  /**
+   * An error of code `ERR_DTYPE` with this message.
+   *
+   * @param message - The whole message, naming the argument, what was expected and what came.
+   */
   constructor(message: string) {
     super('ERR_DTYPE', message);
   }
 }
 
-/** An argument has the wrong kind or value (lengths out of range, a non-object, a missing tensor). */
+/** Code `ERR_ARGUMENT`: an argument has the wrong kind or value (lengths out of range, a non-object, a missing tensor). */
 export class ArgumentError extends FastGruError {
+  /**
+   * An error of code `ERR_ARGUMENT` with this message.
+   *
+   * @param message - The whole message, naming the argument, what was expected and what came.
+   */
   constructor(message: string) {
     super('ERR_ARGUMENT', message);
   }
 }
 
-/** A constructor or call option is missing, of the wrong type, or out of range. */
+/** Code `ERR_OPTION`: a constructor or call option is missing, unknown, of the wrong type, or out of range. */
 export class OptionError extends FastGruError {
+  /**
+   * An error of code `ERR_OPTION` with this message.
+   *
+   * @param message - The whole message, naming the argument, what was expected and what came.
+   */
   constructor(message: string) {
     super('ERR_OPTION', message);
   }
 }
 
-/** A state dict has a missing, unexpected or wrongly shaped entry. */
+/** Code `ERR_STATE_DICT`: a state dict (or weights in another layout) has a missing, unexpected or wrongly shaped entry. */
 export class StateDictError extends FastGruError {
+  /**
+   * An error of code `ERR_STATE_DICT` with this message.
+   *
+   * @param message - The whole message, naming the argument, what was expected and what came.
+   */
   constructor(message: string) {
     super('ERR_STATE_DICT', message);
   }
 }
 
-/** The requested backend cannot run here; the message says why. */
+/** Code `ERR_BACKEND_UNAVAILABLE`: the requested backend cannot run here; the message says why. */
 export class BackendUnavailableError extends FastGruError {
+  /**
+   * An error of code `ERR_BACKEND_UNAVAILABLE` with this message.
+   *
+   * @param message - The whole message, with what was tried and why it failed.
+   */
   constructor(message: string) {
     super('ERR_BACKEND_UNAVAILABLE', message);
   }
 }
 
-/** A result or working buffer could not be allocated. */
+/** Code `ERR_OUT_OF_MEMORY`: a result or working buffer could not be allocated. */
 export class OutOfMemoryError extends FastGruError {
+  /**
+   * An error of code `ERR_OUT_OF_MEMORY` with this message.
+   *
+   * @param message - The whole message, with the allocation's own error.
+   */
   constructor(message: string) {
     super('ERR_OUT_OF_MEMORY', message);
   }
@@ -80,8 +142,14 @@ export function memoryError(error: unknown): unknown {
   return error;
 }
 
-/** An async call was aborted through its AbortSignal before it ran; `cause` is the signal's reason. */
+/** Code `ERR_ABORTED`: an async call was aborted through its AbortSignal before it ran; `cause` is the signal's reason. */
 export class AbortedError extends FastGruError {
+  /**
+   * An error of code `ERR_ABORTED` with this message.
+   *
+   * @param message - The whole message.
+   * @param options - `cause`: the AbortSignal's reason (`signal.reason`), kept as the error's `cause`.
+   */
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_ABORTED', message);
     if (options && 'cause' in options) this.cause = options.cause;
@@ -134,15 +202,25 @@ export function abortedError(signal: AbortSignal): AbortedError {
   return new AbortedError('the call was aborted before it ran', { cause: signal.reason });
 }
 
-/** A batcher's queue is full: the request was not queued (retry later, or raise maxQueue). */
+/** Code `ERR_QUEUE_FULL`: a batcher's queue is full, so the request was not queued (retry later, or raise maxQueue). */
 export class QueueFullError extends FastGruError {
+  /**
+   * An error of code `ERR_QUEUE_FULL` with this message.
+   *
+   * @param message - The whole message, with what waits and the limit it reached.
+   */
   constructor(message: string) {
     super('ERR_QUEUE_FULL', message);
   }
 }
 
-/** A batcher or session was closed: the request was not run. */
+/** Code `ERR_CLOSED`: a batcher or session was closed, so the request was not run. */
 export class ClosedError extends FastGruError {
+  /**
+   * An error of code `ERR_CLOSED` with this message.
+   *
+   * @param message - The whole message, saying what was closed.
+   */
   constructor(message: string) {
     super('ERR_CLOSED', message);
   }
