@@ -6,7 +6,9 @@ import { argError, ArgumentError, DTypeError, formatShape, ShapeError } from './
 
 /** A tensor: float32 values, row-major, and a shape whose element count is data's length. */
 export interface Tensor {
+  /** The values, row-major (the last dimension varies fastest), as PyTorch's contiguous float32 tensors. */
   readonly data: Float32Array;
+  /** The dimensions, outermost first: `[T, B, I]` is T steps of B sequences of I features. */
   readonly shape: readonly number[];
 }
 
@@ -97,6 +99,28 @@ function flattenInto(
  * Makes a tensor. A Float32Array is wrapped without a copy; a flat number array or Float64Array is
  * converted; a nested array is flattened and its shape inferred. `shape` defaults to the natural
  * shape of `data` and may reshape it (the element count must match).
+ *
+ * @param data - The values: a Float32Array (wrapped, not copied: later writes to it show in the
+ *   tensor), a Float64Array or flat number array (converted to float32), a rectangular nested number
+ *   array, or a Tensor (its data kept, its shape checked against its length).
+ * @param shape - The shape to give the values, non-negative integers whose product is the number of
+ *   values; default the natural shape (`[data.length]` for a flat array, the nesting for a nested one).
+ * @param arg - The name the error messages give `data` (default 'data'); the API passes its own
+ *   argument's name, such as 'x'.
+ * @returns A Tensor over the values, its shape frozen.
+ * @throws {@link ShapeError} (ERR_SHAPE) when a nested array is not rectangular, a dimension is not a
+ *   non-negative integer, or the shape's element count is not the number of values.
+ * @throws {@link DTypeError} (ERR_DTYPE) when `data` is a typed array other than Float32Array and
+ *   Float64Array, a Tensor's data is not a Float32Array, or an element of a nested array is not a number.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when `data` is none of the above, or `shape` is not an array.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from 'fastgru';
+ *
+ * const x = tensor(new Float32Array(5 * 2 * 8), [5, 2, 8]); // [T, B, I], no copy
+ * const h0 = tensor([[[0, 0, 0, 0]], [[0, 0, 0, 0]]]);      // shape [2, 1, 4], inferred
+ * ```
  */
 export function tensor(data: TensorData | Tensor, shape?: readonly number[], arg = 'data'): Tensor {
   let flat: Float32Array;

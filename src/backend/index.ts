@@ -5,12 +5,23 @@ import { jsBackend } from './js/index.js';
 import type { AddonSource } from './locate.js';
 import { loadNative } from './native.js';
 
+/**
+ * The `backend` option of GRU and Linear: 'native' (the C++ engine; BackendUnavailableError where it
+ * does not load), 'js' (the pure-TypeScript engine, everywhere, slower), or 'auto' (native where it
+ * loads, else js).
+ */
 export type BackendChoice = 'auto' | 'native' | 'js';
 
 export type { ThreadsSource } from './backend.js';
 
+/** What `backendInfo()` reports: the engine `backend: 'auto'` uses here, its threads, and where it came from. */
 export interface BackendInfo {
+  /** The engine 'auto' picks: 'native' when the addon loads here, else 'js'. */
   readonly backend: 'native' | 'js';
+  /**
+   * The instruction set the native kernels use, chosen for this CPU ('avx512', 'avx2', 'neon' or
+   * the portable 'ref'; FASTGRU_ISA forces one), or 'js' on the js backend.
+   */
   readonly isa: string;
   /**
    * A model's default thread count: FASTGRU_THREADS when set (up to maxThreads), else maxThreads.
@@ -40,7 +51,12 @@ export interface BackendInfo {
    * `'source build'`, built by `npx fastgru build` or a clone's `npm install`; `'FASTGRU_ADDON'`)
    * and its file. Absent on the js backend.
    */
-  readonly addon?: { readonly source: AddonSource; readonly path: string };
+  readonly addon?: {
+    /** Where the engine came from: 'prebuild', 'source build' or 'FASTGRU_ADDON'. */
+    readonly source: AddonSource;
+    /** The engine's file, the `.node` shared library loaded. */
+    readonly path: string;
+  };
 }
 
 export function selectBackend(choice: BackendChoice): Backend {
@@ -53,7 +69,22 @@ export function selectBackend(choice: BackendChoice): Backend {
   return jsBackend;
 }
 
-/** What `backend: 'auto'` uses on this machine, and why not native when it is not. */
+/**
+ * What `backend: 'auto'` uses on this machine, and why not native when it is not. Loading the
+ * native engine is tried once, on first use; this call reports what that attempt found.
+ *
+ * @returns The engine, its instruction set and thread counts, and either `addon` (where the native
+ *   engine came from) or `reason` (why it is not in use).
+ *
+ * @example
+ * ```ts
+ * import { backendInfo } from 'fastgru';
+ *
+ * const info = backendInfo();
+ * if (info.backend === 'js') console.warn(`fastgru runs on the js backend: ${info.reason}`);
+ * else console.log(`native ${info.isa}, ${info.threads} threads (${info.threadsFrom})`);
+ * ```
+ */
 export function backendInfo(): BackendInfo {
   const native = loadNative();
   const backend = native.backend ?? jsBackend;
