@@ -36,7 +36,9 @@ import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } fr
 
 /** The options of `new GRU(options)`: sizes and layout as torch.nn.GRU's, plus the backend, threads and seed. */
 export interface GRUOptions {
+  /** I: the features of each step of x (torch.nn.GRU's input_size), a positive integer. */
   inputSize: number;
+  /** H: the features of the hidden state (hidden_size), a positive integer. */
   hiddenSize: number;
   /** Stacked layers, each feeding its output to the next. Default 1. */
   numLayers?: number;
@@ -103,7 +105,19 @@ export interface GRUGradients {
 export interface TrainingRun extends GRUOutput {
   /**
    * Backpropagates dOutput (shaped like output) and dHidden (shaped like hidden); either may be
-   * null or omitted for zeros. It may be called more than once.
+   * null or omitted for zeros. It may be called more than once, each call giving fresh gradients
+   * (nothing accumulates, unlike PyTorch's `.grad`).
+   *
+   * @param dOutput - The gradient of the loss with respect to `output`, with output's shape; null
+   *   or omitted for zeros (a loss on the final state only).
+   * @param dHidden - The gradient of the loss with respect to `hidden`, with hidden's shape; null or
+   *   omitted for zeros.
+   * @returns `dInput` shaped like x, `dH0` shaped like hidden, and `grads`: every parameter's
+   *   gradient by state-dict name, ready for an optimizer's step({ gru: grads }).
+   * @throws {@link ShapeError} (ERR_SHAPE) when dOutput or dHidden has another shape than output or hidden.
+   * @throws {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array.
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when a gradient is not a Tensor or nested number array.
+   * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the gradients cannot be allocated.
    */
   backward(dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients;
 }
@@ -117,11 +131,21 @@ export type SharedOptions = Readonly<Required<Pick<GRUOptions,
  * buffer. Declared here because the GRU's constructor builds a model over one (GRU.fromShared).
  */
 export interface SharedGRU {
+  /** Marks the object as a share, for GRU.fromShared's check (a structured clone keeps it). */
   readonly kind: 'fastgru.SharedGRU';
+  /** The options of the model shared, which every model built from the share takes. */
   readonly options: SharedOptions;
+  /** Every parameter's float32 values, end to end, in state-dict order. */
   readonly buffer: SharedArrayBuffer;
   /** Each parameter's place in the buffer, in floats. */
-  readonly tensors: ReadonlyArray<{ readonly name: string; readonly shape: readonly number[]; readonly offset: number }>;
+  readonly tensors: ReadonlyArray<{
+    /** The parameter's state-dict name, such as weight_ih_l0. */
+    readonly name: string;
+    /** Its shape, as in stateDict(). */
+    readonly shape: readonly number[];
+    /** Where its values start in the buffer, counted in floats (4 bytes each). */
+    readonly offset: number;
+  }>;
 }
 
 /**
@@ -173,14 +197,23 @@ const MAX_TOTAL_PARAMETERS = 2 ** 31;
  * forwardTrain and backward. The serve and io rooms add their methods when the package loads.
  */
 export class GRU {
+  /** I, the features of each step of x (GRUOptions.inputSize). */
   readonly inputSize: number;
+  /** H, the features of the hidden state (GRUOptions.hiddenSize). */
   readonly hiddenSize: number;
+  /** Stacked layers (GRUOptions.numLayers; 1 by default). */
   readonly numLayers: number;
+  /** Whether each layer also runs end to start (D = 2 directions): outputs are then 2·H wide. */
   readonly bidirectional: boolean;
+  /** Whether x and output are [B, T, ·] rather than [T, B, ·]. h0 and hidden are [numLayers·D, B, H] either way. */
   readonly batchFirst: boolean;
+  /** Whether the model has the biases bias_ih and bias_hh. */
   readonly bias: boolean;
+  /** The form of the candidate state: true is PyTorch's (see GRUOptions.resetAfter). */
   readonly resetAfter: boolean;
+  /** The dropout probability between layers, applied by forwardTrain only. */
   readonly dropout: number;
+  /** The seed of the initialisation and dropout masks, or undefined when they are random. */
   readonly seed: number | undefined;
   /** The thread count asked for; undefined means the backend's default (the available cores). */
   readonly threads: number | undefined;
@@ -204,8 +237,30 @@ export class GRU {
   }
 
   /**
-   * A model with PyTorch's initialisation (or the seed's). `shared` is for GRU.fromShared: the
-   * parameters then view the share's buffer.
+   * A model with PyTorch's initialisation: every parameter drawn from U(−1/√H, 1/√H), reproducibly
+   * when `options.seed` is set. Its options are torch.nn.GRU's, in camelCase.
+   *
+   * @param options - The sizes (inputSize and hiddenSize are required), layout, form, dropout,
+   *   backend, threads and seed; see {@link GRUOptions} for each one's range and default.
+   * @param shared - For {@link GRU.fromShared}, which passes the share after checking it: the
+   *   parameters then view its buffer rather than being initialised. Leave it out otherwise.
+   * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has an unknown key,
+   *   lacks inputSize or hiddenSize, or has a value of the wrong type or out of range (sizes not
+   *   positive integers, dropout outside [0, 1], threads above 1024, sizes whose weights would pass
+   *   2^30 elements each or 2^31 in all).
+   * @throws {@link BackendUnavailableError} (ERR_BACKEND_UNAVAILABLE) when `backend` is 'native' and
+   *   the native engine does not load here (the message says why).
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `shared` lacks a parameter of this model or
+   *   places one outside its buffer.
+   *
+   * @example
+   * ```ts
+   * import { GRU } from 'fastgru';
+   *
+   * // torch.nn.GRU(input_size=8, hidden_size=16, num_layers=2)
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16, numLayers: 2, seed: 1 });
+   * console.log(gru.parameterNames()); // ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', ...]
+   * ```
    */
   constructor(options: GRUOptions, shared?: SharedGRU) {
     const o = optionsObject(options, 'an object with at least inputSize and hiddenSize');
@@ -269,12 +324,24 @@ export class GRU {
     return this.bidirectional ? 2 : 1;
   }
 
-  /** The parameter names in PyTorch's state-dict order. */
+  /**
+   * The parameter names in PyTorch's state-dict order.
+   *
+   * @returns weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, then the same with `_reverse` when
+   *   bidirectional, then layer 1 and so on (no bias_ names without biases).
+   */
   parameterNames(): string[] {
     return this.specs.map((s) => s.name);
   }
 
-  /** A copy of every parameter under PyTorch's names, in PyTorch's order. */
+  /**
+   * A copy of every parameter under PyTorch's names, in PyTorch's order: what `gru.state_dict()`
+   * holds, so it loads into torch.nn.GRU (converted to torch tensors) and back.
+   *
+   * @returns The parameters by name, each a Tensor with its own copy of the values: weight_ih_l{k}
+   *   [3H, I] (layer 0) or [3H, D·H], weight_hh_l{k} [3H, H], bias_ih_l{k} and bias_hh_l{k} [3H], gate
+   *   rows in PyTorch's order r, z, n.
+   */
   stateDict(): StateDict {
     const out: StateDict = {};
     for (const spec of this.specs) out[spec.name] = { data: this.params.get(spec.name)!.slice(), shape: spec.shape };
@@ -285,6 +352,10 @@ export class GRU {
    * The live parameters by state-dict name, as Tensors over the model's own arrays (no copy): an
    * optimizer updates them in place and then calls parametersChanged(). A shared model (fromShared)
    * is read-only and throws.
+   *
+   * @returns The parameters by name, as stateDict() names and shapes them, each Tensor's data the
+   *   model's own array: a write into it changes the model once parametersChanged() is called.
+   * @throws {@link StateDictError} (ERR_STATE_DICT) when the model views shared weights (GRU.fromShared).
    */
   parameters(): StateDict {
     if (this.share_) {
@@ -304,6 +375,26 @@ export class GRU {
    * Replaces every parameter (copying the values). Names and layouts are PyTorch's; values may be
    * Tensors, Float32Arrays, Float64Arrays, flat or nested number arrays. A missing, unexpected or
    * wrongly shaped entry is an error that names it, and then nothing is changed.
+   *
+   * @param stateDict - Every parameter of this model and nothing else, by state-dict name, in an
+   *   object or a Map: what `gru.state_dict()` holds in PyTorch (converted with `.tolist()`, or read
+   *   from a file with readSafetensorsFile). A flat array or Float32Array needs as many values as the
+   *   parameter's shape; a Tensor or nested array must have its shape.
+   * @returns This model, for chaining (`new GRU(options).loadStateDict(sd)`).
+   * @throws {@link StateDictError} (ERR_STATE_DICT) when `stateDict` is not an object or Map, an
+   *   entry is missing or unexpected, a value is not a tensor or has the wrong shape or number of
+   *   values, or the model views shared weights (GRU.fromShared).
+   *
+   * @example
+   * ```ts
+   * import { readFileSync } from 'node:fs';
+   * import { GRU } from 'fastgru';
+   *
+   * // Saved in Python with
+   * //   json.dump({k: v.tolist() for k, v in gru.state_dict().items()}, open("gru.json", "w"))
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16, numLayers: 2 })
+   *   .loadStateDict(JSON.parse(readFileSync('gru.json', 'utf8')));
+   * ```
    */
   loadStateDict(stateDict: StateDictInput): this {
     if (this.share_) {
@@ -362,14 +453,70 @@ export class GRU {
     return this.model;
   }
 
-  /** Runs the GRU over x (see GRUOutput for shapes). h0 defaults to zeros. */
+  /**
+   * Runs the GRU over x, in inference mode (no dropout): `output, h_n = gru(x, h0)` in PyTorch.
+   * Inference calls may run concurrently on one model; the native backend uses `threads` cores.
+   *
+   * @param x - The input: [T, B, I] ([B, T, I] with batchFirst), or [T, I] for one unbatched
+   *   sequence; a Tensor or a nested number array.
+   * @param h0 - The initial hidden state, [numLayers·D, B, H] ([numLayers·D, H] unbatched), D = 2 when
+   *   bidirectional; null or omitted for zeros.
+   * @param options - `lengths`: each sequence's length, an integer in 0..T, for sequences padded to T
+   *   (PyTorch's pack_padded_sequence; unsorted lengths are fine).
+   * @returns `output` [T, B, D·H] ([B, T, D·H] with batchFirst, [T, D·H] unbatched), the last layer's
+   *   state at every step, zero past each length; `hidden` [numLayers·D, B, H], each sequence's state
+   *   after its last step. Both are new arrays of the caller's.
+   * @throws {@link ShapeError} (ERR_SHAPE) when x is not [T, B, I] or [T, I] with this model's I, h0
+   *   has another shape than the one above, or lengths has not one entry per sequence.
+   * @throws {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array.
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when x or h0 is not a Tensor or nested number array,
+   *   lengths is not an array of numbers, or a length is not an integer in 0..T.
+   * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object or has an unknown key.
+   * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the output or working memory cannot be allocated.
+   *
+   * @example
+   * ```ts
+   * import { GRU, tensor } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+   * const x = tensor(new Float32Array(10 * 2 * 8), [10, 2, 8]); // T = 10 steps, B = 2 sequences
+   * const { output, hidden } = gru.forward(x, null, { lengths: [10, 7] });
+   * console.log(output.shape, hidden.shape); // [10, 2, 16] [1, 2, 16]
+   * ```
+   */
   forward(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): GRUOutput {
     const call = this.prepare(x, h0, options);
     const result = withMemoryErrors(() => this.backendModel().forward(call.batch));
     return call.wrap(result.output, result.hidden);
   }
 
-  /** forward, settled asynchronously; argument errors reject the promise. */
+  /**
+   * forward, settled asynchronously: on the native backend the work runs on a libuv worker thread,
+   * so the event loop stays free. The inputs are copied when it is called, so the caller may reuse
+   * or transfer them at once. Argument errors reject the promise rather than throw.
+   *
+   * @param x - The input, as for {@link GRU.forward}: [T, B, I] ([B, T, I] with batchFirst) or [T, I].
+   * @param h0 - The initial hidden state, [numLayers·D, B, H] ([numLayers·D, H] unbatched); null or
+   *   omitted for zeros.
+   * @param options - `lengths`, as for forward, and `signal`: an AbortSignal; aborting it before the
+   *   work starts rejects the promise (once started, the call completes).
+   * @returns A promise of forward's result: `output` [T, B, D·H] and `hidden` [numLayers·D, B, H].
+   * @throws {@link ShapeError} (ERR_SHAPE), {@link DTypeError} (ERR_DTYPE), {@link ArgumentError}
+   *   (ERR_ARGUMENT), {@link OptionError} (ERR_OPTION) and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY)
+   *   as forward does, as rejections; ArgumentError too when `signal` is not an AbortSignal.
+   * @throws {@link AbortedError} (ERR_ABORTED), as a rejection, when `signal` aborts before the work
+   *   starts; its `cause` is the signal's reason.
+   *
+   * @example
+   * ```ts
+   * import { GRU } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 4, hiddenSize: 8 });
+   * const x = [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]]; // [T = 2, I = 4], one sequence
+   * const { output } = await gru.forwardAsync(x, null, { signal: AbortSignal.timeout(1000) });
+   * console.log(output.shape); // [2, 8]
+   * ```
+   */
   async forwardAsync(x: TensorLike, h0?: TensorLike | null, options?: ForwardAsyncOptions | null): Promise<GRUOutput> {
     const stack = callerStack();
     const call = this.prepare(x, h0, options, FORWARD_ASYNC_OPTION_NAMES);
@@ -384,7 +531,35 @@ export class GRU {
     return call.wrap(result.output, result.hidden);
   }
 
-  /** forward in training mode (dropout on), keeping what backward needs. */
+  /**
+   * forward in training mode (dropout on between layers), keeping what backward needs: the model's
+   * output and a `backward` that gives the gradients of the input, h0 and every parameter, as
+   * `output.backward(...)` and the `.grad`s do in PyTorch. The run keeps the weights it was recorded
+   * with, so an optimizer step or loadStateDict before backward does not change its gradients.
+   *
+   * @param x - The input, as for {@link GRU.forward}: [T, B, I] ([B, T, I] with batchFirst) or [T, I].
+   * @param h0 - The initial hidden state, [numLayers·D, B, H] ([numLayers·D, H] unbatched); null or
+   *   omitted for zeros.
+   * @param options - `lengths`, as for forward: steps past a sequence's length get no output and no gradient.
+   * @returns The run: `output` and `hidden` as forward gives them, and `backward(dOutput, dHidden)`.
+   * @throws {@link ShapeError} (ERR_SHAPE), {@link DTypeError} (ERR_DTYPE), {@link ArgumentError}
+   *   (ERR_ARGUMENT), {@link OptionError} (ERR_OPTION) and {@link OutOfMemoryError}
+   *   (ERR_OUT_OF_MEMORY) as forward does.
+   *
+   * @example
+   * ```ts
+   * import { GRU, SGD, tensor } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16, seed: 1 });
+   * const opt = new SGD({ gru }, { lr: 0.1 });
+   * const x = tensor(new Float32Array(10 * 2 * 8).fill(0.5), [10, 2, 8]);
+   * const run = gru.forwardTrain(x);
+   * // For the loss 0.5·‖output‖², the gradient of the output is the output itself.
+   * const { dInput, grads } = run.backward(run.output);
+   * opt.step({ gru: grads });
+   * console.log(dInput.shape); // [10, 2, 8]
+   * ```
+   */
   forwardTrain(x: TensorLike, h0?: TensorLike | null, options?: ForwardOptions | null): TrainingRun {
     const call = this.prepare(x, h0, options);
     const masks = this.dropoutMasks(call.batch);
