@@ -201,7 +201,14 @@ export class Batcher {
     targetOf = (batcher) => batcher.target;
   }
 
-  /** Made by `gru.batcher(options)`. */
+  /**
+   * Made by `gru.batcher(options)`, which hands it the model's sizes and forward; build a batcher
+   * that way, not with `new`.
+   *
+   * @param target - The model served: its sizes and a forward of packed batches.
+   * @param options - The batcher's limits.
+   * @internal
+   */
   constructor(private readonly target: ServeTarget, options: BatcherOptions = {}) {
     const o = optionsObject(options, 'an object such as { maxBatch, maxDelayMs, maxQueue }');
     checkKnownKeys(o, OPTION_NAMES);
@@ -217,7 +224,37 @@ export class Batcher {
   /**
    * Runs one sequence x ([T, inputSize], any T) from h0 ([numLayers·D, hiddenSize], default zeros)
    * in the next batch. Settles with { output [T, D·hiddenSize], hidden [numLayers·D, hiddenSize] },
-   * the same bits as `gru.forward(x, h0)`. Bad arguments reject this request only.
+   * the same bits as `gru.forward(x, h0)`. Bad arguments reject this request only. x and h0 are
+   * copied when run is called, so the caller may reuse them at once.
+   *
+   * @param x - One sequence, [T, inputSize]; T may differ from request to request (a batch pads
+   *   them to its longest, within maxPadding).
+   * @param h0 - Its initial state, [numLayers·D, hiddenSize]; null or omitted for zeros.
+   * @param options - `signal`: an AbortSignal; aborting it while the request waits removes it from
+   *   the queue and rejects it (once its batch started, it completes).
+   * @returns A promise of the request's own `output` [T, D·hiddenSize] and `hidden`
+   *   [numLayers·D, hiddenSize].
+   * @throws Each as a rejection of the promise, never synchronously:
+   * {@link ShapeError} (ERR_SHAPE) when x is not [T, inputSize] or h0 not [numLayers·D, hiddenSize];
+   * {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array;
+   * {@link ArgumentError} (ERR_ARGUMENT) when x or h0 is not a Tensor or nested number array, signal is
+   * not an AbortSignal, or the request alone holds more than maxQueueBytes;
+   * {@link OptionError} (ERR_OPTION) when `options` is not an object or has a key other than signal;
+   * {@link QueueFullError} (ERR_QUEUE_FULL) when maxQueue requests or maxQueueBytes wait already;
+   * {@link ClosedError} (ERR_CLOSED) after close(), or when close({ drain: false }) drops it;
+   * {@link AbortedError} (ERR_ABORTED) when `signal` aborts before its batch starts;
+   * {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when its batch cannot be allocated.
+   *
+   * @example
+   * ```ts
+   * import { GRU } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 2, hiddenSize: 4 });
+   * const batcher = gru.batcher();
+   * const { output, hidden } = await batcher.run([[1, 0], [0, 1], [1, 1]], null, { signal: AbortSignal.timeout(100) });
+   * console.log(output.shape, hidden.shape); // [3, 4] [1, 4]
+   * await batcher.close();
+   * ```
    */
   run(x: TensorLike, h0?: TensorLike | null, options?: RunOptions | null): Promise<GRUOutput> {
     const stack = callerStack();
@@ -228,7 +265,12 @@ export class Batcher {
     }
   }
 
-  /** Queue depth and bytes, counts, batch sizes, padding and latency percentiles. */
+  /**
+   * Queue depth and bytes, counts, batch sizes, padding and latency percentiles.
+   *
+   * @returns A snapshot: the counts since the batcher was made, and percentiles over windows of the
+   *   latest batches and requests (see {@link BatcherStats}).
+   */
   stats(): BatcherStats {
     return {
       queued: this.pendingCount,
@@ -251,6 +293,12 @@ export class Batcher {
   /**
    * Stops taking requests (run then rejects with ClosedError). With drain (the default) what is
    * queued still runs; without, it is rejected with ClosedError. Settles when nothing runs.
+   *
+   * @param options - `drain`: true (the default; null or omitted too) to run what is queued, sessions'
+   *   waiting calls included, first; false to reject it with ClosedError.
+   * @returns A promise that settles once nothing is queued or running. Calling close again is harmless.
+   * @throws {@link OptionError} (ERR_OPTION), as a rejection, when `options` is not an object or
+   *   `drain` is not a boolean; the batcher is then left open.
    */
   close(options?: CloseOptions | null): Promise<void> {
     let drain: unknown;

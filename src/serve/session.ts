@@ -15,6 +15,15 @@ declare module './batcher.js' {
     /**
      * A streaming session on this batcher: steps of sessions that run at the same time share a batch.
      * `state` resumes one exported by `session.state()` ([numLayers, hiddenSize]; default zeros).
+     * Its calls count against this batcher's maxQueue and maxQueueBytes and show in its stats().
+     *
+     * @param state - The hidden state to resume from, [numLayers, hiddenSize]; null or omitted for
+     *   zeros. It is copied.
+     * @returns A new Session on this batcher.
+     * @throws {@link OptionError} (ERR_OPTION) when the model is bidirectional.
+     * @throws {@link ShapeError} (ERR_SHAPE) when `state` is not [numLayers, hiddenSize].
+     * @throws {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array.
+     * @throws {@link ArgumentError} (ERR_ARGUMENT) when `state` is not a Tensor or nested number array.
      */
     session(state?: TensorLike | null): Session;
   }
@@ -31,7 +40,14 @@ export class Session {
   private closed = false;
   private stepsSeen = 0;
 
-  /** Made by `gru.session(state?)` or `batcher.session(state?)`. */
+  /**
+   * Made by `gru.session(state?)` or `batcher.session(state?)`; make sessions that way, not with `new`.
+   *
+   * @param batcher - The batcher its calls run on.
+   * @param target - The model the batcher serves.
+   * @param state - The state to start from; null or omitted for zeros.
+   * @internal
+   */
   constructor(private readonly batcher: Batcher, private readonly target: ServeTarget, state?: TensorLike | null) {
     const { stateRows: LD, hiddenSize: H } = target;
     if (target.bidirectional) {
@@ -53,6 +69,17 @@ export class Session {
   /**
    * Runs one step: x_t is [inputSize] (or [1, inputSize]). Settles with { output [D·H] (the last
    * layer's new state), hidden [numLayers, H] }.
+   *
+   * @param x - The step's input, [inputSize] or [1, inputSize]; copied when step is called.
+   * @returns A promise of `output` [hiddenSize] (the last layer's new state) and `hidden`
+   *   [numLayers, hiddenSize]; it settles after the session's earlier calls.
+   * @throws Each as a rejection of the promise:
+   * {@link ShapeError} (ERR_SHAPE) when x is not [inputSize] or [1, inputSize];
+   * {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array;
+   * {@link ArgumentError} (ERR_ARGUMENT) when x is not a Tensor or nested number array, or the step
+   * with the state holds more than the batcher's maxQueueBytes;
+   * {@link QueueFullError} (ERR_QUEUE_FULL) when the batcher's maxQueue or maxQueueBytes is reached;
+   * {@link ClosedError} (ERR_CLOSED) when the session or its batcher is closed.
    */
   step(x: TensorLike): Promise<GRUOutput> {
     const stack = callerStack();
@@ -70,7 +97,21 @@ export class Session {
     }
   }
 
-  /** Runs a chunk of steps, [T, inputSize]. Settles with { output [T, D·H], hidden [numLayers, H] }. */
+  /**
+   * Runs a chunk of steps, [T, inputSize]. Settles with { output [T, D·H], hidden [numLayers, H] }:
+   * the same bits as T calls of step.
+   *
+   * @param chunk - The steps' inputs, [T, inputSize]; copied when feed is called.
+   * @returns A promise of `output` [T, hiddenSize] and `hidden` [numLayers, hiddenSize]; it settles
+   *   after the session's earlier calls.
+   * @throws Each as a rejection of the promise:
+   * {@link ShapeError} (ERR_SHAPE) when chunk is not [T, inputSize];
+   * {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array;
+   * {@link ArgumentError} (ERR_ARGUMENT) when chunk is not a Tensor or nested number array, or holds
+   * more than the batcher's maxQueueBytes;
+   * {@link QueueFullError} (ERR_QUEUE_FULL) when the batcher's maxQueue or maxQueueBytes is reached;
+   * {@link ClosedError} (ERR_CLOSED) when the session or its batcher is closed.
+   */
   feed(chunk: TensorLike): Promise<GRUOutput> {
     const stack = callerStack();
     try {
@@ -88,6 +129,8 @@ export class Session {
   /**
    * A copy of the hidden state after the calls that have settled, [numLayers, hiddenSize]. Give it to
    * `gru.session(state)` (here or in another process) to resume the stream.
+   *
+   * @returns A new Tensor [numLayers, hiddenSize], zeros (or the starting state) before any call settled.
    */
   state(): Tensor {
     return { data: this.hidden.slice(), shape: Object.freeze([this.target.stateRows, this.target.hiddenSize]) };

@@ -31,10 +31,15 @@ export class Window {
 export interface Percentiles {
   /** How many values the window holds (the latest, up to its capacity). */
   readonly count: number;
+  /** The mean of the values in the window. */
   readonly mean: number;
+  /** The median: half the values are at most this. */
   readonly p50: number;
+  /** 90 % of the values are at most this. */
   readonly p90: number;
+  /** 99 % of the values are at most this. */
   readonly p99: number;
+  /** The largest value in the window. */
   readonly max: number;
 }
 
