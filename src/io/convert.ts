@@ -22,15 +22,21 @@ import { inferGruOptions, type GruLayoutOptions } from './statedict.js';
  * use_bias=False. `reset_after` is the layer's config value, needed only when there is no bias.
  */
 export interface KerasGruWeights<T = TensorLike> {
+  /** The input weights, [I, 3H] (the layer's input features by units of gates z, r, h). */
   kernel: T;
+  /** The recurrent weights, [H, 3H]. */
   recurrent_kernel: T;
+  /** [2, 3H] (input bias, recurrent bias) with reset_after=True, [3H] with False; absent or null without biases. */
   bias?: T | null;
+  /** The layer's reset_after setting (Keras 2's default True); needed only when there is no bias to show it. */
   reset_after?: boolean;
 }
 
 /** A `Bidirectional(GRU(...))` layer (merge_mode 'concat'): its forward_layer and backward_layer. */
 export interface KerasBidirectionalWeights<T = TensorLike> {
+  /** The forward_layer's weights: fastgru's direction 0 (the names without `_reverse`). */
   forward: KerasGruWeights<T>;
+  /** The backward_layer's weights: fastgru's `_reverse` direction. */
   backward: KerasGruWeights<T>;
 }
 
@@ -43,27 +49,41 @@ export type KerasGruLayer<T = TensorLike> = KerasGruWeights<T> | KerasBidirectio
  * (absent means 0, ONNX's default); `direction` 'forward' (default) or 'bidirectional' (D = 2).
  */
 export interface OnnxGruWeights<T = TensorLike> {
+  /** The input weights, [D, 3H, I] (layer 0) or [D, 3H, D·H], gate rows z, r, h. */
   W: T;
+  /** The recurrent weights, [D, 3H, H]. */
   R: T;
+  /** The biases [D, 6H]: Wb (z, r, h) then Rb; absent or null for zeros. */
   B?: T | null;
+  /** ONNX's attribute: 1 for fastgru's resetAfter true (PyTorch's form), 0 (the default) for false. */
   linear_before_reset?: number;
+  /** 'forward' (the default with D = 1) or 'bidirectional' (D = 2); 'reverse' has no fastgru equivalent and is refused. */
   direction?: 'forward' | 'reverse' | 'bidirectional';
+  /** When given, checked against H from R's shape. */
   hidden_size?: number;
 }
 
 /** An ONNX GRU node as toOnnx makes it: every attribute set, B absent without biases. */
 export interface OnnxGruNode {
+  /** The input weights, [D, 3H, I] (layer 0) or [D, 3H, D·H], gate rows z, r, h. */
   W: Tensor;
+  /** The recurrent weights, [D, 3H, H]. */
   R: Tensor;
+  /** The biases [D, 6H], Wb then Rb; absent when the model has no biases. */
   B?: Tensor;
+  /** 1 for resetAfter true, 0 for false. */
   linear_before_reset: 0 | 1;
+  /** 'bidirectional' for a bidirectional model, else 'forward'. */
   direction: 'forward' | 'bidirectional';
+  /** H. */
   hidden_size: number;
 }
 
 /** What converting to fastgru gives: the options to build the GRU with, and its state dict. */
 export interface ConvertedGru {
+  /** The options of the GRU the weights belong to, form included: `new GRU(options)`. */
   options: GruLayoutOptions;
+  /** The weights in PyTorch's names and layouts: `gru.loadStateDict(stateDict)`. */
   stateDict: Record<string, Tensor>;
 }
 
@@ -289,6 +309,29 @@ function readKerasCell(value: unknown, arg: string): KerasCell {
  * Bidirectional's { forward, backward }, per layer). The form comes from each layer's bias shape
  * or reset_after; `options.resetAfter`, when given, must agree. Layers without a bias get zero
  * biases when others have one. Exact: the values are copied bit for bit.
+ *
+ * @param layers - One layer's weights, or an array of them, first layer first: each a
+ *   {@link KerasGruWeights} (`{ kernel, recurrent_kernel, bias }` from `layer.get_weights()`), or a
+ *   {@link KerasBidirectionalWeights} for a Bidirectional layer (all layers then are).
+ * @param options - `resetAfter`: the form expected; weights of the other form are refused.
+ * @returns The GRU's options (form included) and its state dict in PyTorch's layout.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when a layer is not such an object, has an unknown
+ *   key, a weight of the wrong shape (the message says which and why), or a form that disagrees with
+ *   another layer's or with options.resetAfter.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object or has another key, or no
+ *   layer has a bias or reset_after to show the form and options.resetAfter does not give it.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { fromKeras, GRU } from 'fastgru';
+ *
+ * // A keras.layers.GRU(16) over 8 features, saved in Python with
+ * //   json.dump([w.tolist() for w in layer.get_weights()], open("keras_gru.json", "w"))
+ * const [kernel, recurrent_kernel, bias] = JSON.parse(readFileSync('keras_gru.json', 'utf8'));
+ * const { options, stateDict } = fromKeras({ kernel, recurrent_kernel, bias });
+ * const gru = new GRU(options).loadStateDict(stateDict); // inputSize 8, hiddenSize 16, resetAfter true
+ * ```
  */
 export function fromKeras(layers: KerasGruLayer | readonly KerasGruLayer[], options?: FromOptions): ConvertedGru {
   const wanted = checkFromOptions(options);
@@ -379,6 +422,15 @@ export function fromKeras(layers: KerasGruLayer | readonly KerasGruLayer[], opti
  * as a function (b_hn sits outside the reset gate in both), rounded once to float32 where b_hh is
  * not zero, so converting back gives b_ih + b_hh and a zero b_hh: bit for bit the same parameters
  * when b_hh was zero (as in weights that came from Keras), the same function otherwise.
+ *
+ * @param stateDict - A GRU's parameters by PyTorch's names, as stateDict() gives them.
+ * @param options - `resetAfter`: the form of the model they come from (required: a state dict does not show it).
+ * @returns One entry per layer, first first: `{ kernel, recurrent_kernel, bias? }`, or
+ *   `{ forward, backward }` of them when bidirectional.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has another key, or
+ *   resetAfter is not a boolean.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when the names and shapes are not a PyTorch GRU's,
+ *   or a value is not a tensor.
  */
 export function toKeras(stateDict: StateDictLike, options: ToOptions): Array<KerasGruLayer<Tensor>> {
   const resetAfter = checkToOptions(options);
@@ -435,6 +487,29 @@ const ONNX_KEYS = ['W', 'R', 'B', 'linear_before_reset', 'direction', 'hidden_si
  * Nodes without B get zero biases when others have one. Exact: the values are copied bit for bit.
  * Only the weights are converted: a node must also use the default activations (Sigmoid, Tanh)
  * and no clip for the model to compute what ONNX does.
+ *
+ * @param nodes - One node's initializers and attributes, or an array of them, first layer first
+ *   (see {@link OnnxGruWeights}).
+ * @param options - `resetAfter`: the form expected; nodes of the other form are refused.
+ * @returns The GRU's options (form included) and its state dict in PyTorch's layout.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when a node is not such an object, has an unknown
+ *   key, a tensor of the wrong shape, a direction of 'reverse' or one its W and R disagree with, a
+ *   hidden_size other than R's, or a form that disagrees with another node's or with options.resetAfter.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has another key, or its
+ *   resetAfter is not a boolean.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { fromOnnx, GRU } from 'fastgru';
+ *
+ * // A GRU node's initializers, saved in Python with onnx.numpy_helper:
+ * //   json.dump({i.name: to_array(i).tolist() for i in model.graph.initializer}, open("init.json", "w"))
+ * const init = JSON.parse(readFileSync('init.json', 'utf8'));
+ * // The names are the node's inputs 1, 2 and 3; linear_before_reset is the node's attribute.
+ * const { options, stateDict } = fromOnnx({ W: init.W, R: init.R, B: init.B, linear_before_reset: 1 });
+ * const gru = new GRU(options).loadStateDict(stateDict);
+ * ```
  */
 export function fromOnnx(nodes: OnnxGruWeights | readonly OnnxGruWeights[], options?: FromOptions): ConvertedGru {
   const wanted = checkFromOptions(options);
@@ -532,6 +607,14 @@ export function fromOnnx(nodes: OnnxGruWeights | readonly OnnxGruWeights[], opti
  * ONNX GRU nodes (one per layer) holding a state dict's weights: W, R, B (absent without biases)
  * and the attributes linear_before_reset (1 for resetAfter true, 0 for false), direction and
  * hidden_size. Exact both ways: ONNX's Rb_h is our b_hn in either form.
+ *
+ * @param stateDict - A GRU's parameters by PyTorch's names, as stateDict() gives them.
+ * @param options - `resetAfter`: the form of the model they come from (required: a state dict does not show it).
+ * @returns One node per layer, first first, every attribute set.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has another key, or
+ *   resetAfter is not a boolean.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when the names and shapes are not a PyTorch GRU's,
+ *   or a value is not a tensor.
  */
 export function toOnnx(stateDict: StateDictLike, options: ToOptions): OnnxGruNode[] {
   const resetAfter = checkToOptions(options);

@@ -47,15 +47,64 @@ export type {
 
 declare module '../gru.js' {
   interface GRU {
-    /** Writes the parameters (names under `prefix`) and the form, in a file fromSafetensors and PyTorch read. */
+    /**
+     * Writes the parameters (names under `prefix`) and the form, in a file fromSafetensors and PyTorch
+     * read (`safetensors.torch.load_file`, then `nn.GRU.load_state_dict`). The file is written whole
+     * or not at all, as {@link writeSafetensorsFile} writes it.
+     *
+     * @param path - Where to write the file; a regular file there is replaced.
+     * @param options - `prefix`: put before every name (default ''), such as 'rnn.' for a GRU that is
+     *   the `rnn` module of a larger model.
+     * @throws Each as a rejection of the promise:
+     * {@link OptionError} (ERR_OPTION) when prefix is not a string;
+     * {@link ArgumentError} (ERR_ARGUMENT) when `path` is not a non-empty string, is a symbolic link or a special file, or cannot be written
+     * (the file system's error is the `cause`);
+     * {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the file's bytes cannot be allocated.
+     *
+     * @example
+     * ```ts
+     * import { GRU } from 'fastgru';
+     *
+     * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+     * await gru.saveSafetensors('gru.safetensors');
+     * const same = await GRU.fromSafetensors('gru.safetensors'); // the same weights and form
+     * ```
+     */
     saveSafetensors(path: string, options?: { prefix?: string } | null): Promise<void>;
-    /** Loads Keras GRU weights (one entry per layer; { forward, backward } for Bidirectional). */
+    /**
+     * Loads Keras GRU weights (one entry per layer; { forward, backward } for Bidirectional).
+     *
+     * @param layers - One layer's weights, or an array of them, first layer first, as
+     *   {@link fromKeras} takes them; of this model's sizes and form.
+     * @returns This model, for chaining.
+     * @throws {@link StateDictError} (ERR_STATE_DICT) when the weights are malformed (as fromKeras
+     *   says), of the other form than this model's resetAfter, or of other sizes or layers than this model's.
+     */
     loadKeras(layers: KerasGruLayer | KerasGruLayer[]): this;
-    /** The weights in Keras's layout, one entry per layer. */
+    /**
+     * The weights in Keras's layout, one entry per layer.
+     *
+     * @returns As {@link toKeras} gives them for this model's parameters and form, for
+     *   `layer.set_weights([kernel, recurrent_kernel, bias])` on Keras GRU layers with reset_after
+     *   equal to this model's resetAfter.
+     */
     toKeras(): ReturnType<typeof toKeras>;
-    /** Loads ONNX GRU initializers (W, R, B), one node per layer. */
+    /**
+     * Loads ONNX GRU initializers (W, R, B), one node per layer.
+     *
+     * @param nodes - One node's weights, or an array of them, first layer first, as {@link fromOnnx}
+     *   takes them; of this model's sizes and form.
+     * @returns This model, for chaining.
+     * @throws {@link StateDictError} (ERR_STATE_DICT) when the nodes are malformed (as fromOnnx says),
+     *   of the other form than this model's resetAfter, or of other sizes or layers than this model's.
+     */
     loadOnnx(nodes: OnnxGruWeights | OnnxGruWeights[]): this;
-    /** The weights as ONNX GRU nodes' initializers, one node per layer. */
+    /**
+     * The weights as ONNX GRU nodes' initializers, one node per layer.
+     *
+     * @returns As {@link toOnnx} gives them for this model's parameters and form: W, R, B and the
+     *   attributes linear_before_reset, direction and hidden_size of each node.
+     */
     toOnnx(): OnnxGruNode[];
   }
   namespace GRU {
@@ -64,6 +113,30 @@ declare module '../gru.js' {
      * direction, sizes and bias come from the names and shapes; `prefix` picks the GRU's tensors out of
      * a larger model's file ('rnn.'); the form comes from the file's metadata when it records one, else
      * from `resetAfter` (default true, as nn.GRU). Other options (backend, threads, ...) pass through.
+     *
+     * @param path - The safetensors file, such as one `safetensors.torch.save_file(model.state_dict(), path)` wrote.
+     * @param options - `prefix` and `resetAfter` (see {@link ReadGruOptions}), and the options of
+     *   new GRU that the weights do not fix: batchFirst, dropout, backend, threads, seed.
+     * @returns A promise of the model, its parameters loaded from the file.
+     * @throws Each as a rejection of the promise:
+     * {@link StateDictError} (ERR_STATE_DICT) when no tensor is under prefix or they are not a PyTorch GRU's;
+     * {@link OptionError} (ERR_OPTION) when an option is unknown, of the wrong type or out of range, or
+     * resetAfter contradicts the file's metadata;
+     * {@link ArgumentError} (ERR_ARGUMENT), {@link DTypeError} (ERR_DTYPE), {@link ShapeError}
+     * (ERR_SHAPE) and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) as {@link readSafetensorsFile} gives
+     * them for an unreadable or malformed file;
+     * {@link BackendUnavailableError} (ERR_BACKEND_UNAVAILABLE) when backend is 'native' and the native
+     * engine does not load here.
+     *
+     * @example
+     * ```ts
+     * import { GRU } from 'fastgru';
+     *
+     * // In Python: safetensors.torch.save_file(model.state_dict(), "model.safetensors"),
+     * // where model.rnn is an nn.GRU.
+     * const gru = await GRU.fromSafetensors('model.safetensors', { prefix: 'rnn.', batchFirst: true });
+     * console.log(gru.inputSize, gru.hiddenSize, gru.numLayers);
+     * ```
      */
     function fromSafetensors(path: string, options?: ReadGruOptions & Omit<GRUOptions, 'inputSize' | 'hiddenSize' |
       'numLayers' | 'bidirectional' | 'bias'> | null): Promise<GRU>;

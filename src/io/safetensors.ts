@@ -41,7 +41,9 @@ const utf8Encoder = new TextEncoder();
 
 /** What reading gives: float32 tensors by name (in file order) and the header's metadata. */
 export interface SafetensorsContents {
+  /** The decoded tensors by name, in the header's order, each a float32 Tensor of its own. */
   tensors: Record<string, Tensor>;
+  /** The header's `__metadata__` (string values by key); `{}` when it has none. */
   metadata: Record<string, string>;
 }
 
@@ -381,6 +383,31 @@ function readOptions(options: unknown): (name: string) => boolean {
 /**
  * Reads a safetensors file held in memory. F32 tensors are copied into aligned Float32Arrays; F16,
  * BF16 and F64 are converted to float32 (F16 and BF16 exactly, F64 rounded to nearest).
+ *
+ * @param buffer - The whole file's bytes, a Uint8Array or Buffer; it is not kept.
+ * @param options - `select(name)`: which tensors to decode (default all); the others are checked in
+ *   the header only, so their dtype may be one fastgru does not decode.
+ * @returns The selected tensors by name and the header's metadata.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when `buffer` is not a Uint8Array, or the bytes are not
+ *   a safetensors file: a header length beyond the file or the format's 100 MB limit, a header that
+ *   is not UTF-8 JSON or has a duplicate key, an entry or offsets that are malformed, overlap, leave
+ *   gaps or fall outside the data.
+ * @throws {@link DTypeError} (ERR_DTYPE) when an entry names no dtype of the format, or a selected
+ *   tensor's dtype is not F32, F16, BF16 or F64.
+ * @throws {@link ShapeError} (ERR_SHAPE) when an entry's shape is not non-negative integers with an
+ *   element count below 2^53.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has a key other than
+ *   select, or select is not a function.
+ * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the selected tensors cannot be allocated.
+ *
+ * @example
+ * ```ts
+ * import { readSafetensors, writeSafetensors } from 'fastgru';
+ *
+ * const bytes = writeSafetensors({ weight: { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] } }, { format: 'pt' });
+ * const { tensors, metadata } = readSafetensors(bytes);
+ * console.log(tensors.weight.shape, metadata.format); // [2, 3] 'pt'
+ * ```
  */
 export function readSafetensors(buffer: Uint8Array, options?: ReadSafetensorsOptions): SafetensorsContents {
   if (!(buffer instanceof Uint8Array)) {
@@ -475,7 +502,26 @@ function* fileReads(stat: Stats, path: string, select: (name: string) => boolean
   return step.value;
 }
 
-/** Reads a safetensors file; like readSafetensors but reading only the header and the selected tensors. */
+/**
+ * Reads a safetensors file; like readSafetensors but reading only the header and the selected tensors.
+ *
+ * @param path - The file's path.
+ * @param options - `select(name)`: which tensors to read and decode (default all).
+ * @returns The selected tensors by name and the header's metadata.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when the file is not a safetensors file: a header
+ *   length beyond the file or the format's 100 MB limit, a header that is not UTF-8 JSON or has a
+ *   duplicate key, an entry or offsets that are malformed, overlap, leave gaps or fall outside the data.
+ * @throws {@link DTypeError} (ERR_DTYPE) when an entry names no dtype of the format, or a selected
+ *   tensor's dtype is not F32, F16, BF16 or F64.
+ * @throws {@link ShapeError} (ERR_SHAPE) when an entry's shape is not non-negative integers with an
+ *   element count below 2^53.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has a key other than
+ *   select, or select is not a function.
+ * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the selected tensors cannot be allocated.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) also when `path` is not a non-empty string, cannot be
+ *   opened (the file system's error is the `cause`), is not a regular file, or the file ends early
+ *   because it changed while read.
+ */
 export function readSafetensorsFileSync(path: string, options?: ReadSafetensorsOptions): SafetensorsContents {
   checkPath(path);
   const select = readOptions(options);
@@ -495,7 +541,24 @@ export function readSafetensorsFileSync(path: string, options?: ReadSafetensorsO
   }
 }
 
-/** Reads a safetensors file asynchronously; like readSafetensorsFileSync. */
+/**
+ * Reads a safetensors file asynchronously; like readSafetensorsFileSync.
+ *
+ * @param path - The file's path.
+ * @param options - `select(name)`: which tensors to read and decode (default all).
+ * @returns A promise of the selected tensors by name and the header's metadata.
+ * @throws As readSafetensorsFileSync, as rejections: {@link ArgumentError} (ERR_ARGUMENT),
+ *   {@link DTypeError} (ERR_DTYPE), {@link ShapeError} (ERR_SHAPE), {@link OptionError} (ERR_OPTION)
+ *   and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY).
+ *
+ * @example
+ * ```ts
+ * import { readSafetensorsFile } from 'fastgru';
+ *
+ * // Only the GRU's tensors of a larger model's checkpoint are read.
+ * const { tensors } = await readSafetensorsFile('model.safetensors', { select: (name) => name.startsWith('rnn.') });
+ * ```
+ */
 export async function readSafetensorsFile(path: string, options?: ReadSafetensorsOptions): Promise<SafetensorsContents> {
   checkPath(path);
   const select = readOptions(options);
@@ -609,6 +672,20 @@ function bytesOf(part: Part): Uint8Array {
 /**
  * A safetensors file in memory: every tensor as F32, sorted by name, laid out end to end after a
  * header padded with spaces to a multiple of 8 bytes (so the data starts 8-byte aligned).
+ *
+ * @param tensors - The tensors by name, in an object or Map: Tensors, Float32Arrays (written 1-D),
+ *   Float64Arrays (converted) or nested number arrays. Any name but `__metadata__`.
+ * @param metadata - The header's `__metadata__`, string values by string key (PyTorch's writer
+ *   records `format: 'pt'`); null or omitted for none.
+ * @returns The file's bytes.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when `tensors` is not an object or Map, a name is
+ *   `__metadata__`, `metadata` is not an object of strings, the header would pass the format's
+ *   100 MB limit, or a tensor's buffer is detached or shrunk before it is copied; also when a value
+ *   is not a tensor (as {@link tensor} says).
+ * @throws {@link ShapeError} (ERR_SHAPE) when a Tensor's shape does not fit its data, or a nested
+ *   array is not rectangular.
+ * @throws {@link DTypeError} (ERR_DTYPE) when a value is another typed array, or an element is not a number.
+ * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the file's bytes cannot be allocated.
  */
 export function writeSafetensors(tensors: SafetensorsInput, metadata?: Record<string, string> | null): Uint8Array {
   const { head, parts, dataLength } = prepare(tensors, metadata);
@@ -702,6 +779,22 @@ function writeError(path: string, error: unknown): unknown {
  *   the link would replace it with a file and silently break it. To write where a link points,
  *   pass `fs.realpathSync(path)`;
  * - a FIFO, socket or device: refused; a directory: refused by the rename.
+ *
+ * @param path - Where to write the file.
+ * @param tensors - The tensors by name, in an object or Map: Tensors, Float32Arrays (written 1-D),
+ *   Float64Arrays (converted) or nested number arrays. Any name but `__metadata__`.
+ * @param metadata - The header's `__metadata__`, string values by string key (PyTorch's writer
+ *   records `format: 'pt'`); null or omitted for none.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when `tensors` is not an object or Map, a name is
+ *   `__metadata__`, `metadata` is not an object of strings, the header would pass the format's
+ *   100 MB limit, or a tensor's buffer is detached or shrunk before it is copied; also when a value
+ *   is not a tensor (as {@link tensor} says).
+ * @throws {@link ShapeError} (ERR_SHAPE) when a Tensor's shape does not fit its data, or a nested
+ *   array is not rectangular.
+ * @throws {@link DTypeError} (ERR_DTYPE) when a value is another typed array, or an element is not a number.
+ * @throws {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the file's bytes cannot be allocated.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) also when `path` is not a non-empty string, is a
+ *   symbolic link or a special file, or cannot be written (the file system's error is the `cause`).
  */
 export function writeSafetensorsFileSync(path: string, tensors: SafetensorsInput, metadata?: Record<string, string> | null): void {
   checkPath(path);
@@ -762,6 +855,23 @@ function syncDirectory(path: string): void {
  * buffer of the writer's own just before it is written: change a tensor meanwhile and the file may
  * hold the new values; detach (transfer) or shrink its buffer before its last byte was copied and
  * the promise rejects with an ArgumentError naming the tensor, leaving the old file untouched.
+ *
+ * @param path - Where to write the file.
+ * @param tensors - The tensors by name, in an object or Map: Tensors, Float32Arrays (written 1-D),
+ *   Float64Arrays (converted) or nested number arrays. Any name but `__metadata__`.
+ * @param metadata - The header's `__metadata__`, string values by string key (PyTorch's writer
+ *   records `format: 'pt'`); null or omitted for none.
+ * @throws As writeSafetensorsFileSync, as rejections: {@link ArgumentError} (ERR_ARGUMENT),
+ *   {@link ShapeError} (ERR_SHAPE), {@link DTypeError} (ERR_DTYPE) and {@link OutOfMemoryError}
+ *   (ERR_OUT_OF_MEMORY).
+ *
+ * @example
+ * ```ts
+ * import { GRU, writeSafetensorsFile } from 'fastgru';
+ *
+ * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+ * await writeSafetensorsFile('gru.safetensors', gru.stateDict(), { format: 'pt' });
+ * ```
  */
 export async function writeSafetensorsFile(path: string, tensors: SafetensorsInput, metadata?: Record<string, string> | null): Promise<void> {
   checkPath(path);

@@ -15,15 +15,21 @@ import {
 
 /** The options of a GRU that its parameters determine (the form, resetAfter, they do not). */
 export interface GruShapeOptions {
+  /** I, from weight_ih_l0 [3H, I]. */
   inputSize: number;
+  /** H, from weight_hh_l0 [3H, H]. */
   hiddenSize: number;
+  /** One more than the highest layer index k of the names (weight_ih_l{k}). */
   numLayers: number;
+  /** Whether the names have `_reverse` entries. */
   bidirectional: boolean;
+  /** Whether the names have bias_ih and bias_hh entries. */
   bias: boolean;
 }
 
 /** GruShapeOptions plus the form: enough to build the GRU a set of weights belongs to. */
 export interface GruLayoutOptions extends GruShapeOptions {
+  /** The form the weights are for (see GRUOptions.resetAfter): from the file or layout, else the caller's. */
   resetAfter: boolean;
 }
 
@@ -58,6 +64,24 @@ function entriesOf(stateDict: unknown, arg: string): Array<[string, unknown]> {
  * dict implies, with every name and shape checked against them: unknown names, missing layers or
  * directions, biases on some layers only, and shapes that disagree are StateDictErrors that name
  * the entry.
+ *
+ * @param stateDict - A GRU's parameters by PyTorch's names (weight_ih_l0, ..., `_reverse` when
+ *   bidirectional), in an object or Map; only the values' shapes are read (a Tensor's shape, or a
+ *   nested array's nesting).
+ * @param arg - The name the error messages give the state dict (default 'stateDict').
+ * @returns The options that build a GRU these parameters load into (with the form, resetAfter, of
+ *   the caller's choosing).
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when `stateDict` is not an object or Map, has no
+ *   entries, a name that is not a GRU parameter's, a missing layer, direction or bias, or a shape
+ *   that disagrees with the others.
+ *
+ * @example
+ * ```ts
+ * import { GRU, inferGruOptions } from 'fastgru';
+ *
+ * const sd = new GRU({ inputSize: 3, hiddenSize: 5, numLayers: 2 }).stateDict();
+ * console.log(inferGruOptions(sd)); // { inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: false, bias: true }
+ * ```
  */
 export function inferGruOptions(stateDict: Record<string, unknown> | Map<string, unknown>, arg = 'stateDict'): GruShapeOptions {
   return inferNamed(stateDict, arg, (name) => `${arg}.${name}`);
@@ -149,6 +173,11 @@ function inferNamed(stateDict: unknown, arg: string, entryArg: (name: string) =>
 /**
  * The entries whose names start with `prefix`, with the prefix taken off; the others are left out.
  * `prefix` '' keeps everything.
+ *
+ * @param tensors - Entries by name, such as the tensors of a checkpoint.
+ * @param prefix - The start of the names to keep, such as 'rnn.' (a module's name and a dot).
+ * @returns A new object of the kept entries under their shortened names; the values are not copied.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when `prefix` is not a string or `tensors` is not an object.
  */
 export function stripPrefix<T>(tensors: Record<string, T>, prefix: string): Record<string, T> {
   if (typeof prefix !== 'string') throw argError(ArgumentError, 'prefix', 'a string such as "rnn."', prefix);
@@ -166,6 +195,12 @@ export function resetAfterKey(prefix = ''): string {
 /**
  * The metadata to write beside a GRU's state dict: `format: "pt"` (PyTorch's layout, as
  * safetensors' torch writer records it) and the GRU's form, which its weights cannot show.
+ *
+ * @param options - `resetAfter`: the GRU's form; `prefix`: the prefix of its tensors' names in the
+ *   file (default ''), which the metadata key carries, so several GRUs in one file keep theirs apart.
+ * @returns `{ format: 'pt', '<prefix>fastgru.resetAfter': 'true' | 'false' }`, for writeSafetensors.
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, resetAfter is not a
+ *   boolean, or prefix is not a string.
  */
 export function gruSafetensorsMetadata(options: { resetAfter: boolean; prefix?: string }): Record<string, string> {
   const o = optionsObject(options, 'an object { resetAfter, prefix? }');
@@ -189,8 +224,11 @@ export interface ReadGruOptions {
 
 /** A GRU read from a safetensors file: its options (form included), state dict and the file's metadata. */
 export interface GruSafetensors {
+  /** The options its names and shapes imply, with the form from the metadata or the caller. */
   options: GruLayoutOptions;
+  /** Its parameters by PyTorch's names, the prefix taken off: ready for loadStateDict. */
   stateDict: Record<string, Tensor>;
+  /** The file's whole `__metadata__`. */
   metadata: Record<string, string>;
 }
 
@@ -238,19 +276,61 @@ function selectPrefix(prefix: string): { select: (name: string) => boolean } {
 /**
  * A GRU's state dict from a safetensors file in memory: the tensors under `prefix` (others are
  * not decoded, whatever their dtype), the options they imply and the form (see ReadGruOptions).
+ *
+ * @param buffer - The whole file's bytes, a Uint8Array or Buffer.
+ * @param options - `prefix` of the GRU's tensors (default ''), and the `resetAfter` expected.
+ * @returns The GRU's options, state dict and the file's metadata.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when no tensor is under `prefix`, the names and
+ *   shapes are not those of a PyTorch GRU (an unknown name, a missing layer, direction or bias, a shape
+ *   that disagrees), or the metadata's `fastgru.resetAfter` is not "true" or "false".
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has a key other than
+ *   prefix and resetAfter, a value of the wrong type, or a resetAfter the file's metadata contradicts.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT), {@link DTypeError} (ERR_DTYPE), {@link ShapeError}
+ *   (ERR_SHAPE) and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) as {@link readSafetensors} does.
  */
 export function readGruSafetensors(buffer: Uint8Array, options?: ReadGruOptions): GruSafetensors {
   const { prefix, resetAfter } = gruReadOptions(options);
   return toGru(readSafetensors(buffer, selectPrefix(prefix)), prefix, resetAfter, 'safetensors');
 }
 
-/** readGruSafetensors for a file, reading only the header and the GRU's tensors. */
+/**
+ * readGruSafetensors for a file, reading only the header and the GRU's tensors.
+ *
+ * @param path - The file's path.
+ * @param options - `prefix` of the GRU's tensors (default ''), and the `resetAfter` expected.
+ * @returns The GRU's options, state dict and the file's metadata.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when no tensor is under `prefix`, the names and
+ *   shapes are not those of a PyTorch GRU (an unknown name, a missing layer, direction or bias, a shape
+ *   that disagrees), or the metadata's `fastgru.resetAfter` is not "true" or "false".
+ * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has a key other than
+ *   prefix and resetAfter, a value of the wrong type, or a resetAfter the file's metadata contradicts.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT), {@link DTypeError} (ERR_DTYPE), {@link ShapeError}
+ *   (ERR_SHAPE) and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) as {@link readSafetensorsFileSync}
+ *   does, for an unreadable file too.
+ */
 export function readGruSafetensorsFileSync(path: string, options?: ReadGruOptions): GruSafetensors {
   const { prefix, resetAfter } = gruReadOptions(options);
   return toGru(readSafetensorsFileSync(path, selectPrefix(prefix)), prefix, resetAfter, `safetensors file ${JSON.stringify(path)}`);
 }
 
-/** readGruSafetensorsFileSync, asynchronously. */
+/**
+ * readGruSafetensorsFileSync, asynchronously.
+ *
+ * @param path - The file's path.
+ * @param options - `prefix` of the GRU's tensors (default ''), and the `resetAfter` expected.
+ * @returns A promise of the GRU's options, state dict and the file's metadata.
+ * @throws As readGruSafetensorsFileSync, as rejections: {@link StateDictError} (ERR_STATE_DICT),
+ *   {@link OptionError} (ERR_OPTION), {@link ArgumentError} (ERR_ARGUMENT), {@link DTypeError}
+ *   (ERR_DTYPE), {@link ShapeError} (ERR_SHAPE) and {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY).
+ *
+ * @example
+ * ```ts
+ * import { GRU, readGruSafetensorsFile } from 'fastgru';
+ *
+ * const { options, stateDict } = await readGruSafetensorsFile('model.safetensors', { prefix: 'rnn.' });
+ * const gru = new GRU(options).loadStateDict(stateDict); // what GRU.fromSafetensors does
+ * ```
+ */
 export async function readGruSafetensorsFile(path: string, options?: ReadGruOptions): Promise<GruSafetensors> {
   const { prefix, resetAfter } = gruReadOptions(options);
   return toGru(await readSafetensorsFile(path, selectPrefix(prefix)), prefix, resetAfter, `safetensors file ${JSON.stringify(path)}`);
