@@ -2,6 +2,7 @@
 import { argError, ArgumentError, formatShape, ShapeError } from '../errors.js';
 import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
 
+/** What softmaxCrossEntropy gives: the loss and its gradient. */
 export interface CrossEntropy {
   /** The mean over rows of -log softmax(logits)[target]. */
   readonly loss: number;
@@ -11,7 +12,28 @@ export interface CrossEntropy {
 
 /**
  * logits [N, C] (or any [..., C], rows flattened), targets N class indices in 0..C-1. Computed in
- * double precision with the max subtracted, so it is finite for any finite logits.
+ * double precision with the max subtracted, so it is finite for any finite logits. PyTorch's
+ * `F.cross_entropy(logits, targets)` with its default mean reduction.
+ *
+ * @param logitsArg - The logits, [N, C] or any [..., C]: each row one example's unnormalised scores
+ *   over C classes.
+ * @param targets - One class index per row, N integers in 0..C−1, in any array-like (number[],
+ *   Int32Array, ...).
+ * @returns `loss`, the mean over rows of −log softmax(logits)[target] (0 for no rows), and `dLogits`,
+ *   its gradient, shaped like logits.
+ * @throws {@link ShapeError} (ERR_SHAPE) when logits has no class dimension, more than 2^30 classes,
+ *   or targets has not one entry per row.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when logits is not a Tensor or nested number array,
+ *   targets is not array-like, or a target is not an integer in 0..C−1.
+ * @throws {@link DTypeError} (ERR_DTYPE) when a Tensor's data is not a Float32Array.
+ *
+ * @example
+ * ```ts
+ * import { softmaxCrossEntropy } from 'fastgru';
+ *
+ * const { loss, dLogits } = softmaxCrossEntropy([[2, 0, -1], [0, 1, 0]], [0, 1]);
+ * console.log(loss.toFixed(4), dLogits.shape); // 0.3606 [2, 3]
+ * ```
  */
 export function softmaxCrossEntropy(logitsArg: TensorLike, targets: ArrayLike<number>): CrossEntropy {
   const logits = toTensor(logitsArg, 'logits');

@@ -29,8 +29,17 @@ export abstract class Optimizer {
   /** Steps taken. */
   steps = 0;
   private readonly modules: Modules;
+  /** Each parameter's state buffers (momentum, Adam's moments), by `module.parameter` key. */
   protected readonly state = new Map<string, Float64Array[]>();
 
+  /**
+   * For subclasses: an optimizer of these modules' parameters at this learning rate.
+   *
+   * @param modules - The modules to train, by name (`{ gru, head }`); the names are the keys of step's gradients.
+   * @param lr - The learning rate, checked by the subclass.
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `modules` is not a non-empty object of modules
+   *   (each with parameters() and parametersChanged()).
+   */
   protected constructor(modules: Modules, lr: number) {
     if (typeof modules !== 'object' || modules === null || Array.isArray(modules) || Object.keys(modules).length === 0) {
       throw argError(ArgumentError, 'modules', 'an object of named modules, such as { gru, head }', modules);
@@ -47,6 +56,35 @@ export abstract class Optimizer {
   /**
    * One update from the gradients of some or all modules (a parameter without a gradient is left
    * alone, as PyTorch does for a None grad). Every gradient is checked before anything changes.
+   * Then each parameter is updated in place and each module given gradients is told
+   * (parametersChanged). PyTorch's `optimizer.step()`, with the gradients passed rather than read
+   * from `.grad`.
+   *
+   * @param grads - Gradients by module name, then by parameter name: `{ gru: run.backward(...).grads }`;
+   *   each a Tensor or Float32Array with as many elements as its parameter.
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `grads` is not an object, names a module or
+   *   parameter this optimizer does not have, or holds a gradient that is not a Tensor or Float32Array.
+   * @throws {@link ShapeError} (ERR_SHAPE) when a gradient's element count is not its parameter's.
+   *
+   * @example
+   * ```ts
+   * import { GRU, Linear, Adam, softmaxCrossEntropy } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16, seed: 1 });
+   * const head = new Linear({ inFeatures: 16, outFeatures: 4, seed: 2 });
+   * const opt = new Adam({ gru, head }, { lr: 1e-3 });
+   * const x = new Array(5).fill(new Array(8).fill(0.5)); // [T = 5, I = 8]
+   * const targets = [0, 1, 2, 3, 0];
+   * for (let i = 0; i < 10; i++) {
+   *   const run = gru.forwardTrain(x);
+   *   const out = head.forwardTrain(run.output); // logits [5, 4]
+   *   const { loss, dLogits } = softmaxCrossEntropy(out.output, targets);
+   *   const h = out.backward(dLogits);
+   *   const g = run.backward(h.dInput);
+   *   opt.step({ gru: g.grads, head: h.grads });
+   *   console.log(loss);
+   * }
+   * ```
    */
   step(grads: ModuleGrads): void {
     if (typeof grads !== 'object' || grads === null || Array.isArray(grads)) {
@@ -76,7 +114,14 @@ export abstract class Optimizer {
     for (const name of touched) this.modules[name].parametersChanged();
   }
 
-  /** Per-parameter state buffers (float64), created zeroed on first use. */
+  /**
+   * Per-parameter state buffers (float64), created zeroed on first use.
+   *
+   * @param key - The parameter's key, as update receives it.
+   * @param count - How many buffers the parameter needs (1 for momentum, 2 for Adam's moments).
+   * @param length - The parameter's element count, each buffer's length.
+   * @returns The parameter's buffers, the same arrays at every step.
+   */
   protected buffers(key: string, count: number, length: number): Float64Array[] {
     let s = this.state.get(key);
     if (!s) {
@@ -86,11 +131,20 @@ export abstract class Optimizer {
     return s;
   }
 
+  /**
+   * A subclass's update rule: changes one parameter in place from its gradient. step calls it for
+   * each parameter given a gradient, after checking them all and counting the step in `steps`.
+   *
+   * @param key - `module.parameter`, unique per parameter: the key of its state buffers.
+   * @param p - The parameter's values, written in place.
+   * @param g - Its gradient, as many elements as p.
+   */
   protected abstract update(key: string, p: Float32Array, g: Float32Array): void;
 }
 
 /** The options of SGD, as torch.optim.SGD's (lr required). */
 export interface SGDOptions {
+  /** The learning rate, a non-negative number (required, as in torch.optim.SGD). */
   lr: number;
   /** Default 0. */
   momentum?: number;
@@ -104,12 +158,37 @@ export interface SGDOptions {
 
 /** torch.optim.SGD: d = g + wd·p; with momentum b = μ·b + (1−dampening)·d (b = d at first), d = nesterov ? d + μ·b : b; p −= lr·d. */
 export class SGD extends Optimizer {
+  /** The momentum factor μ (0: none). */
   readonly momentum: number;
+  /** The dampening of momentum: the new gradient enters the buffer scaled by 1 − dampening. */
   readonly dampening: number;
+  /** The L2 penalty wd: wd·p is added to each gradient. */
   readonly weightDecay: number;
+  /** Whether the step uses Nesterov momentum. */
   readonly nesterov: boolean;
   private readonly started = new Set<string>();
 
+  /**
+   * torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov) over the parameters of
+   * these modules.
+   *
+   * @param modules - The modules to train, by name (`{ gru, head }`).
+   * @param options - lr (required), momentum, dampening, weightDecay and nesterov; see {@link SGDOptions}.
+   * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has an unknown key,
+   *   lacks lr, has a negative or non-finite number (dampening may be negative), nesterov is not a
+   *   boolean, or nesterov is set without momentum or with dampening.
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `modules` is not a non-empty object of modules.
+   *
+   * @example
+   * ```ts
+   * import { GRU, SGD } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+   * const opt = new SGD({ gru }, { lr: 0.1, momentum: 0.9 });
+   * const run = gru.forwardTrain(new Array(5).fill(new Array(8).fill(1))); // [T = 5, I = 8]
+   * opt.step({ gru: run.backward(run.output).grads });
+   * ```
+   */
   constructor(modules: Modules, options: SGDOptions) {
     const o = checkOptions(options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']);
     if (o.lr === undefined) throw argError(OptionError, 'options.lr', 'a non-negative number', undefined);
@@ -155,12 +234,38 @@ export interface AdamOptions {
 
 /** torch.optim.Adam (and AdamW, with decoupled weight decay). */
 export class Adam extends Optimizer {
+  /** β1, the decay of the first moment (the gradients' running mean). */
   readonly beta1: number;
+  /** β2, the decay of the second moment (the squared gradients' running mean). */
   readonly beta2: number;
+  /** ε, added to the denominator for numerical stability. */
   readonly eps: number;
+  /** The weight decay: an L2 penalty (Adam) or a decoupled decay of the parameters (AdamW). */
   readonly weightDecay: number;
+  /** Whether the weight decay is decoupled (AdamW) rather than added to the gradient (Adam). */
   protected readonly decoupled: boolean;
 
+  /**
+   * torch.optim.Adam(params, lr, betas, eps, weight_decay) over the parameters of these modules.
+   *
+   * @param modules - The modules to train, by name (`{ gru, head }`).
+   * @param options - lr (default 1e-3), betas, eps and weightDecay; see {@link AdamOptions}. Omitted for the defaults.
+   * @param decoupled - For AdamW, which passes true: decay the parameters directly rather than add an
+   *   L2 penalty to the gradient, and default weightDecay to 0.01. Use AdamW rather than passing it.
+   * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has an unknown key, a
+   *   negative or non-finite lr, eps or weightDecay, or betas that are not two numbers in [0, 1).
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `modules` is not a non-empty object of modules.
+   *
+   * @example
+   * ```ts
+   * import { GRU, Adam } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+   * const opt = new Adam({ gru }, { lr: 1e-3, betas: [0.9, 0.999] });
+   * const run = gru.forwardTrain(new Array(5).fill(new Array(8).fill(1))); // [T = 5, I = 8]
+   * opt.step({ gru: run.backward(run.output).grads });
+   * ```
+   */
   constructor(modules: Modules, options?: AdamOptions, decoupled = false) {
     const o = checkOptions(options, ['lr', 'betas', 'eps', 'weightDecay']);
     super(modules, num(o, 'lr', 1e-3, true));
@@ -195,6 +300,23 @@ export class Adam extends Optimizer {
 
 /** torch.optim.AdamW: Adam with the weight decay applied to the parameters directly (p −= lr·wd·p). */
 export class AdamW extends Adam {
+  /**
+   * torch.optim.AdamW(params, lr, betas, eps, weight_decay) over the parameters of these modules.
+   *
+   * @param modules - The modules to train, by name (`{ gru, head }`).
+   * @param options - lr (default 1e-3), betas, eps and weightDecay (default 0.01); see {@link AdamOptions}.
+   * @throws {@link OptionError} (ERR_OPTION) when `options` is not an object, has an unknown key, a
+   *   negative or non-finite lr, eps or weightDecay, or betas that are not two numbers in [0, 1).
+   * @throws {@link ArgumentError} (ERR_ARGUMENT) when `modules` is not a non-empty object of modules.
+   *
+   * @example
+   * ```ts
+   * import { GRU, AdamW } from 'fastgru';
+   *
+   * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+   * const opt = new AdamW({ gru }, { lr: 1e-3, weightDecay: 0.01 });
+   * ```
+   */
   constructor(modules: Modules, options?: AdamOptions) {
     super(modules, options, true);
   }
@@ -204,6 +326,25 @@ export class AdamW extends Adam {
  * Scales every gradient in place so that their global L2 norm is at most maxNorm (as
  * torch.nn.utils.clip_grad_norm_ and the d2l chapter's grad_clipping), and returns the norm before.
  * grads: one module's gradients, or several modules' ({ gru: grads, head: grads }).
+ *
+ * @param grads - The gradients to scale in place: Tensors or Float32Arrays by name, nested to any
+ *   depth (one module's grads, or several modules' by module name).
+ * @param maxNorm - The largest global L2 norm to allow, a non-negative finite number.
+ * @returns The global L2 norm of all the gradients before clipping.
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) when maxNorm is not a non-negative finite number, or
+ *   an entry is neither a gradient nor an object of them, or an object contains itself.
+ *
+ * @example
+ * ```ts
+ * import { GRU, SGD, clipGradNorm } from 'fastgru';
+ *
+ * const gru = new GRU({ inputSize: 8, hiddenSize: 16 });
+ * const opt = new SGD({ gru }, { lr: 1 });
+ * const run = gru.forwardTrain(new Array(5).fill(new Array(8).fill(1)));
+ * const { grads } = run.backward(run.output);
+ * const norm = clipGradNorm(grads, 1); // torch.nn.utils.clip_grad_norm_(params, 1)
+ * opt.step({ gru: grads });
+ * ```
  */
 export function clipGradNorm(grads: ModuleGrads | Record<string, unknown>, maxNorm: number): number {
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0) || !Number.isFinite(maxNorm)) {
