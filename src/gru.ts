@@ -720,7 +720,8 @@ function copyValues(values: Float32Array | Float64Array, arg: string): Float32Ar
   }
 }
 
-function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
+/** A state-dict value checked against its spec (name and shape) and copied to float32; errors name `stateDict.<name>`. */
+export function readParameter(value: unknown, spec: ParameterSpec): Float32Array {
   const arg = `stateDict.${spec.name}`;
   const expected = formatShape(spec.shape);
   let data: Float32Array;

@@ -11,6 +11,8 @@ export type {
   StateDictValue,
   TrainingRun,
 } from './gru.js';
+export { GRUCell } from './gru-cell.js';
+export type { CellFromGRUOptions, CellToGRUOptions, GRUCellGradients, GRUCellOptions, GRUCellRun } from './gru-cell.js';
 // The serve and io rooms attach their entry points to GRU when they load (gru.batcher(), gru.session(),
 // gru.share(), GRU.fromShared; GRU.fromSafetensors, gru.saveSafetensors(), the Keras and ONNX layouts):
 // this entry loads both, so `import 'fastgru'` and `require('fastgru')` see every method.

@@ -92,3 +92,18 @@ export function parameterSpecs(layout: ParameterLayout): ParameterSpec[] {
   }
   return specs;
 }
+
+/**
+ * torch.nn.GRUCell's parameters: the kinds themselves (weight_ih [3H, I], weight_hh [3H, H], bias_ih
+ * and bias_hh [3H]), no layer suffix, in state-dict order. The same values as layer 0 of a
+ * one-layer unidirectional GRU's (see cellToGruName).
+ */
+export function cellParameterSpecs(layout: Pick<ParameterLayout, 'inputSize' | 'hiddenSize' | 'bias'>): ParameterSpec[] {
+  const sizes = { inputSize: layout.inputSize, hiddenSize: layout.hiddenSize, directions: 1 };
+  return (layout.bias ? ALL_KINDS : WEIGHT_KINDS).map((kind) => ({ name: kind, shape: parameterShape(kind, 0, sizes) }));
+}
+
+/** The name in a one-layer unidirectional GRU of a cell's parameter: weight_ih → weight_ih_l0. */
+export function cellToGruName(kind: ParameterKind): string {
+  return parameterName(kind, 0, 0);
+}
