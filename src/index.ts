@@ -19,6 +19,8 @@ export type { CellFromGRUOptions, CellToGRUOptions, GRUCellGradients, GRUCellOpt
 export { Batcher, Session } from './serve/index.js';
 export type { BatcherOptions, BatcherStats, CloseOptions, Percentiles, RunOptions, SharedGRU, SharedOptions } from './serve/index.js';
 export { Adam, AdamW, clipGradNorm, detach, Linear, Optimizer, SGD, softmaxCrossEntropy } from './train/index.js';
+export { Embedding } from './train/index.js';
+export type { EmbeddingIds, EmbeddingOptions, EmbeddingRun, IdTensor, IntegerArray } from './train/index.js';
 export type { AdamOptions, CrossEntropy, Grads, LinearOptions, LinearRun, Module, ModuleGrads, Modules, SGDOptions } from './train/index.js';
 export {
   fromKeras, fromOnnx, gruSafetensorsMetadata, inferGruOptions, readGruSafetensors, readGruSafetensorsFile,

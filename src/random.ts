@@ -54,6 +54,18 @@ export class Random {
     for (let i = 0; i < out.length; i++) out[i] = low + span * this.nextFloat();
     return out;
   }
+
+  /** Fills `out` with N(mean, std²), by Box–Muller from two uniforms per pair of values. */
+  fillNormal(out: Float32Array, mean = 0, std = 1): Float32Array {
+    for (let i = 0; i < out.length; i += 2) {
+      // 1 − u is in (0, 1]: its logarithm is finite.
+      const radius = Math.sqrt(-2 * Math.log(1 - this.nextFloat()));
+      const angle = 2 * Math.PI * this.nextFloat();
+      out[i] = mean + std * radius * Math.cos(angle);
+      if (i + 1 < out.length) out[i + 1] = mean + std * radius * Math.sin(angle);
+    }
+    return out;
+  }
 }
 
 function rotl(x: number, k: number): number {
