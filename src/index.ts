@@ -27,6 +27,8 @@ export {
   readGruSafetensorsFileSync, readSafetensors, readSafetensorsFile, readSafetensorsFileSync, stripPrefix, toKeras, toOnnx,
   writeSafetensors, writeSafetensorsFile, writeSafetensorsFileSync,
 } from './io/index.js';
+export { loadModules, loadModulesFile, loadModulesFileSync } from './io/index.js';
+export type { LoadedModules, LoadModulesOptions, StatefulModule } from './io/index.js';
 export type {
   ConvertedGru, FromOptions, GruLayoutOptions, GruSafetensors, GruShapeOptions, KerasBidirectionalWeights, KerasGruLayer,
   KerasGruWeights, OnnxGruNode, OnnxGruWeights, ReadGruOptions, ReadSafetensorsOptions, SafetensorsContents,

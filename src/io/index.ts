@@ -33,6 +33,8 @@ export {
 } from './statedict.js';
 export type { GruLayoutOptions, GruSafetensors, GruShapeOptions, ReadGruOptions } from './statedict.js';
 export { fromKeras, fromOnnx, toKeras, toOnnx } from './convert.js';
+export { loadModules, loadModulesFile, loadModulesFileSync } from './modules.js';
+export type { LoadedModules, LoadModulesOptions, StatefulModule } from './modules.js';
 export type {
   ConvertedGru,
   FromOptions,
