@@ -87,6 +87,9 @@ describe('loadModules checks the file against the modules', () => {
     const m = classifier();
     loadModules(file, m);
     expectClose(logitsOf(m, ids).logits.data, expected.logits.data, 1e-5, 'logits');
+    const fromMap = classifier();
+    loadModules(new Map(Object.entries(file)), fromMap);
+    expectClose(logitsOf(fromMap, ids).logits.data, expected.logits.data, 1e-5, 'logits from a Map');
   });
 
   it('lists every entry no module takes, outside any module or under one, and changes nothing', () => {
@@ -178,7 +181,7 @@ describe('loadModules checks the file against the modules', () => {
       [() => loadModules(file, m, { strict: 'yes' } as never), OptionError, /^options\.strict: expected a boolean, got "yes"$/],
       [() => loadModules(file, m, { prefix: 'x' } as never), OptionError, /^options: expected only the options strict, got unknown option "prefix"$/],
       [() => loadModules(file, m, 3 as never), OptionError, /^options: expected an object such as \{ strict \}, got 3$/],
-      [() => loadModules('model.safetensors' as never, m), ArgumentError, /^source: expected the bytes of a safetensors file \(a Uint8Array\) or a state dict object, got "model\.safetensors"$/],
+      [() => loadModules('model.safetensors' as never, m), ArgumentError, /^source: expected the bytes of a safetensors file \(a Uint8Array\) or a state dict object or Map, got "model\.safetensors"$/],
       [() => loadModules(new Float32Array(4) as never, m), ArgumentError, /^source: expected the bytes/],
       [() => loadModules({ 'gru.weight_ih_l0': 'w' } as never, m), ArgumentError, /^source\["gru\.weight_ih_l0"\]: expected a Tensor/],
       [() => loadModulesFileSync(join(tmp, 'none.safetensors'), m), ArgumentError, /none\.safetensors/],

@@ -166,8 +166,8 @@ function selector(modules: Array<[string, string, StatefulModule]>, names: strin
  * as saveSafetensors writes it) must be of that form; PyTorch's files record none.
  *
  * @param source - The bytes of a safetensors file (a Uint8Array or Buffer, such as
- *   `safetensors.torch.save_file(model.state_dict(), path)` wrote), or a state dict as an object of
- *   Tensors or nested number arrays by full name ('gru.weight_ih_l0').
+ *   `safetensors.torch.save_file(model.state_dict(), path)` wrote), or a state dict as an object or
+ *   Map of Tensors or nested number arrays by full name ('gru.weight_ih_l0').
  * @param modules - The modules by their names in the PyTorch model, such as `{ embed, gru, head }`
  *   (a nested one as 'encoder.rnn'; '' for one module that is the whole file). Each is a GRU,
  *   Linear, Embedding or anything with stateDict() and loadStateDict(), built with the model's sizes.
@@ -200,7 +200,7 @@ function selector(modules: Array<[string, string, StatefulModule]>, names: strin
  * loadModules(bytes, { embed, gru, head }); // embed.weight, gru.weight_ih_l0, ..., head.bias
  * ```
  */
-export function loadModules(source: Uint8Array | Record<string, TensorLike>, modules: Record<string, StatefulModule>,
+export function loadModules(source: Uint8Array | Record<string, TensorLike> | Map<string, TensorLike>, modules: Record<string, StatefulModule>,
   options?: LoadModulesOptions | null): LoadedModules {
   const list = prefixesOf(modules);
   const strict = strictOption(options);
@@ -210,10 +210,10 @@ export function loadModules(source: Uint8Array | Record<string, TensorLike>, mod
     return loadInto(names, contents.tensors, contents.metadata, list, strict, 'safetensors');
   }
   if (typeof source !== 'object' || source === null || Array.isArray(source) || ArrayBuffer.isView(source)) {
-    throw argError(ArgumentError, 'source', 'the bytes of a safetensors file (a Uint8Array) or a state dict object', source);
+    throw argError(ArgumentError, 'source', 'the bytes of a safetensors file (a Uint8Array) or a state dict object or Map', source);
   }
   const tensors: Record<string, Tensor> = {};
-  for (const [name, value] of Object.entries(source)) {
+  for (const [name, value] of source instanceof Map ? source.entries() : Object.entries(source)) {
     names.push(name);
     if (list.some(([, prefix]) => name.startsWith(prefix))) tensors[name] = toTensor(value, `source[${JSON.stringify(name)}]`);
   }
