@@ -10,7 +10,8 @@
 //     then validated, and only the copy is used. The large float inputs (x, h0, the masks' and the
 //     weights' contents, upstream gradients) are read in place: another thread changing them
 //     changes numbers, never which memory is touched. (forwardAsync copies x and h0 all the same,
-//     so that the caller may move its buffers away while the work runs.)
+//     so that the caller may move its buffers away while the work runs, unless they lie in a batch
+//     buffer of rule 5, which it holds instead.)
 //  2. No JavaScript that user code can replace runs between taking a data pointer and using it.
 //     Argument getters run first; pointers are taken, and checked again, after the last JS call.
 //     The JS the addon calls itself is fixed once: makeError and allocate from the one init(), its
@@ -26,6 +27,17 @@
 //     change under live models. The allocator must return fresh arrays nobody else holds (fastgru's
 //     does). fastgru loads the addon once per thread however it is loaded: require('fastgru') and
 //     import('fastgru') are one module.
+//  5. Batch buffers (batchBuffer(n)) are the one native memory JS may hold: a Float32Array over a
+//     block the addon allocated, owned by a reference count that the array's finalizer and every
+//     forwardAsync reading it share. forwardAsync recognises x or h0 in such a block by its address
+//     (a process-wide registry of live blocks, looked up under a lock, the whole byte range checked
+//     to lie in the block) and takes a reference instead of copying; any other array is copied. So
+//     whatever JS does to the array meanwhile (detach, drop, let the GC collect it) the block lives
+//     until the work releases it, and writes to it change numbers only (as in rule 1). An address
+//     can match only a live block the addon made: a block leaves the registry before it is freed.
+//     Their memory is reported to V8, and freed only once their finalizer ran and the work is done:
+//     for the batcher's reused buffers, not for a synchronous loop's per-call memory (rule 3). Where
+//     Node refuses external buffers, batchBuffer returns a plain Float32Array (copied as any other).
 #include <napi.h>
 
 #include <cmath>
@@ -34,7 +46,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -258,6 +272,153 @@ void define(Napi::Object obj, const std::string& key, const Napi::Value& value) 
 float* data_of(Napi::Float32Array a) { return a.ElementLength() ? to_floats(a, "buffer", -1).data : nullptr; }
 
 // ---------------------------------------------------------------------------------------------
+// Batch buffers (rule 5)
+// ---------------------------------------------------------------------------------------------
+
+// A block of native floats that JS sees through one external ArrayBuffer. It is in the registry
+// from its making until its destructor, which takes it out before freeing the memory: an address
+// found in the registry is memory of a block that has not been freed.
+class BatchBlock {
+ public:
+  static std::shared_ptr<BatchBlock> make(size_t floats);
+  ~BatchBlock();
+  BatchBlock(const BatchBlock&) = delete;
+  BatchBlock& operator=(const BatchBlock&) = delete;
+  float* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  BatchBlock(float* data, size_t bytes) : data_(data), bytes_(bytes) {}
+  float* data_;
+  size_t bytes_;
+};
+
+constexpr std::align_val_t kBatchAlign{64};
+
+// Process-wide (a block made on one thread may be read by a forwardAsync of another thread's addon
+// instance), and never destroyed: a finalizer may release a block while the process exits.
+struct BatchRegistry {
+  std::mutex mutex;
+  std::map<uintptr_t, std::weak_ptr<BatchBlock>> by_start;
+  size_t live = 0;
+  size_t live_bytes = 0;
+  size_t js_held = 0;  // blocks whose JS array's finalizer has not run yet
+};
+BatchRegistry& batch_registry() {
+  static BatchRegistry* registry = new BatchRegistry;
+  return *registry;
+}
+
+std::shared_ptr<BatchBlock> BatchBlock::make(size_t floats) {
+  const size_t bytes = floats * sizeof(float);
+  float* data = static_cast<float*>(::operator new(bytes, kBatchAlign));
+  std::memset(data, 0, bytes);
+  std::shared_ptr<BatchBlock> block;
+  try {
+    block.reset(new BatchBlock(data, bytes));
+  } catch (...) {
+    ::operator delete(data, kBatchAlign);
+    throw;
+  }
+  BatchRegistry& r = batch_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.by_start[reinterpret_cast<uintptr_t>(data)] = block;  // (the destructor takes it out)
+  r.live++;
+  r.live_bytes += bytes;
+  return block;
+}
+
+BatchBlock::~BatchBlock() {
+  {
+    BatchRegistry& r = batch_registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.by_start.erase(reinterpret_cast<uintptr_t>(data_));
+    r.live--;
+    r.live_bytes -= bytes_;
+  }
+  ::operator delete(data_, kBatchAlign);
+}
+
+// The live block that holds all of [p, p + bytes), with a reference taken under the lock; null for
+// memory of any other kind (a JS array, a block already released by its last owner).
+std::shared_ptr<BatchBlock> find_batch_block(const void* p, size_t bytes) {
+  if (!p || !bytes) return nullptr;
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  BatchRegistry& r = batch_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.by_start.upper_bound(at);
+  if (it == r.by_start.begin()) return nullptr;
+  --it;
+  std::shared_ptr<BatchBlock> block = it->second.lock();
+  if (!block) return nullptr;
+  const uintptr_t offset = at - it->first;
+  if (offset > block->bytes() || bytes > block->bytes() - offset) return nullptr;
+  return block;
+}
+
+// batchBuffer(floats): a zeroed Float32Array over a new batch block (rule 5), or a plain one where
+// Node allows no external buffers (and for 0 floats).
+Napi::Value JsBatchBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t floats = to_int(info[0], "floats", 0, int64_t(1) << 32);
+    if (floats == 0) return Napi::Float32Array::New(env, 0);
+    std::shared_ptr<BatchBlock> block = BatchBlock::make(size_t(floats));
+    const size_t bytes = block->bytes();
+    auto* held = new std::shared_ptr<BatchBlock>(block);  // the JS array's reference, for the finalizer
+    napi_value buffer = nullptr;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, block->data(), bytes,
+        [](napi_env finalize_env, void*, void* hint) {
+          auto* h = static_cast<std::shared_ptr<BatchBlock>*>(hint);
+          {
+            BatchRegistry& r = batch_registry();
+            std::lock_guard<std::mutex> lock(r.mutex);
+            r.js_held--;
+          }
+          int64_t change = -int64_t((*h)->bytes());
+          int64_t ignored;
+          napi_adjust_external_memory(finalize_env, change, &ignored);
+          delete h;
+        },
+        held, &buffer);
+    if (status != napi_ok) {
+      delete held;  // no finalizer will run: the block goes when `block` does
+      // External buffers refused (a runtime built without them): a plain array, which forwardAsync
+      // copies like any other.
+      if (status == napi_no_external_buffers_allowed) return new_floats(env, floats);
+      throw Napi::Error::New(env);  // the pending exception, or one describing the failed call
+    }
+    {
+      BatchRegistry& r = batch_registry();
+      std::lock_guard<std::mutex> lock(r.mutex);
+      r.js_held++;
+    }
+    Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
+    return Napi::Float32Array::New(env, size_t(floats), Napi::ArrayBuffer(env, buffer), 0);
+  });
+}
+
+// batchBufferStats(): diagnostic, for the tests: the live blocks of the process, their bytes, and
+// how many of them a JS array still holds (their finalizer has not run).
+Napi::Value JsBatchBufferStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t live, bytes, js_held;
+  {
+    BatchRegistry& r = batch_registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    live = r.live;
+    bytes = r.live_bytes;
+    js_held = r.js_held;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  define(o, "live", Napi::Number::New(env, double(live)));
+  define(o, "bytes", Napi::Number::New(env, double(bytes)));
+  define(o, "jsHeld", Napi::Number::New(env, double(js_held)));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Model
 // ---------------------------------------------------------------------------------------------
 
@@ -286,6 +447,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         Napi::PropertyDescriptor::Function(env, proto, "backward", &Checked<&ModelWrap::Backward>),
         Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::Isa>>("isa"),
         Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::WorkBytes>>("workBytes"),
+        Napi::PropertyDescriptor::Accessor<&Checked<&ModelWrap::CopiedBytes>>("copiedBytes"),
     });
     return cls;
   }
@@ -313,6 +475,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return Napi::Number::New(info.Env(), double(model_->last_work_bytes()));
   }
 
+  // Diagnostic, for the tests of batch buffers (rule 5): the bytes of x and h0 the latest
+  // forwardAsync on this model copied into native memory.
+  Napi::Value CopiedBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(last_copied_bytes_));
+  }
+
   // Reads (x, steps, batch, batchFirst, h0, lengths, ..., threads) from info[0..5] and info[threads_at].
   Call read_call(const Napi::CallbackInfo& info, size_t threads_at) const;
   // Checks x and h0 against the call's sizes and takes their pointers (again after anything that
@@ -322,6 +490,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   napi_env env_;
   std::shared_ptr<const fastgru::Model> model_;
   int64_t native_bytes_ = 0;  // packed weights in native memory (shared models), reported to V8
+  size_t last_copied_bytes_ = 0;  // what the latest forwardAsync copied (CopiedBytes)
 };
 
 Call ModelWrap::read_call(const Napi::CallbackInfo& info, size_t threads_at) const {
@@ -436,8 +605,9 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   });
 }
 
-// forwardAsync: the inputs are copied when the call is made, so transferring or detaching the
-// caller's buffers while the work runs cannot reach the worker; the outputs are allocated here and
+// forwardAsync: the inputs are copied when the call is made, or held when they lie in batch buffers
+// (rule 5), so transferring or detaching the caller's buffers while the work runs cannot reach the
+// worker; the outputs are allocated here and
 // held by references until the promise settles, and the caller sees them only then.
 class ForwardWorker : public Napi::AsyncWorker {
  public:
@@ -445,12 +615,26 @@ class ForwardWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "fastgru.forwardAsync"), deferred_(Napi::Promise::Deferred::New(env)),
         model_(std::move(model)), owner_(Napi::Persistent(owner)), call_(call),
         aborted_flag_(std::make_shared<std::atomic<bool>>(false)) {
-    // (call_ shares the native copy of lengths that read_call made.)
+    // (call_ shares the native copy of lengths that read_call made.) x and h0 in a batch buffer
+    // (rule 5) are read where they are, under a reference to their block; any other is copied. No
+    // JS has run since read_call took the pointers, so they are the arrays' current memory.
     const fastgru::SequenceBatch& b = call.batch;
-    x_.assign(b.x, b.x + call.sizes.x);
-    if (b.h0) h0_.assign(b.h0, b.h0 + call.sizes.h);
-    call_.batch.x = x_.data();
-    call_.batch.h0 = b.h0 ? h0_.data() : nullptr;
+    const size_t x_bytes = size_t(call.sizes.x) * sizeof(float);
+    x_block_ = find_batch_block(b.x, x_bytes);
+    if (!x_block_) {
+      x_.assign(b.x, b.x + call.sizes.x);
+      call_.batch.x = x_.data();
+      copied_bytes_ += x_bytes;
+    }
+    if (b.h0) {
+      const size_t h_bytes = size_t(call.sizes.h) * sizeof(float);
+      h0_block_ = find_batch_block(b.h0, h_bytes);
+      if (!h0_block_) {
+        h0_.assign(b.h0, b.h0 + call.sizes.h);
+        call_.batch.h0 = h0_.data();
+        copied_bytes_ += h_bytes;
+      }
+    }
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     out_ = data_of(output);
@@ -458,6 +642,9 @@ class ForwardWorker : public Napi::AsyncWorker {
     output_ = Napi::Persistent(output);
     hidden_ = Napi::Persistent(hidden);
   }
+
+  // The bytes of x and h0 this call copied (none of what lies in batch buffers).
+  size_t copied_bytes() const { return copied_bytes_; }
 
   // The promise, with an abort() method: work that has not started yet is then skipped and the
   // promise rejects with ERR_ABORTED. The flag is native memory shared with the worker.
@@ -515,7 +702,9 @@ class ForwardWorker : public Napi::AsyncWorker {
   std::shared_ptr<const fastgru::Model> model_;
   Napi::ObjectReference owner_;  // the JS model, whose memory holds the packed weights
   Call call_;
-  std::vector<float> x_, h0_;
+  std::vector<float> x_, h0_;                       // the copies of x and h0, or
+  std::shared_ptr<BatchBlock> x_block_, h0_block_;  // the batch buffers they lie in, held until done
+  size_t copied_bytes_ = 0;
   float* out_ = nullptr;
   float* hid_ = nullptr;
   Napi::Reference<Napi::Float32Array> output_, hidden_;
@@ -527,8 +716,10 @@ class ForwardWorker : public Napi::AsyncWorker {
 Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
+    last_copied_bytes_ = 0;
     const Call call = read_call(info, 6);
     auto* worker = new ForwardWorker(env, model_, info.This().As<Napi::Object>(), call);
+    last_copied_bytes_ = worker->copied_bytes();
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -803,6 +994,8 @@ class Addon : public Napi::Addon<Addon> {
     exports.Set("info", Napi::Function::New(env, JsInfo, "info"));
     exports.Set("fmaPeak", Napi::Function::New(env, JsFmaPeak, "fmaPeak"));
     exports.Set("matmul", Napi::Function::New(env, JsMatmul, "matmul"));
+    exports.Set("batchBuffer", Napi::Function::New(env, JsBatchBuffer, "batchBuffer"));
+    exports.Set("batchBufferStats", Napi::Function::New(env, JsBatchBufferStats, "batchBufferStats"));
   }
   // node-addon-api's class constructors, called without new, throw a TypeError without a code. The
   // exported constructors are plain functions that say so with ERR_ARGUMENT, and otherwise construct

@@ -41,6 +41,8 @@ interface AddonModel {
   readonly isa: string;
   /** Diagnostic: the bytes of native working memory the latest call on this model reserved. */
   readonly workBytes: number;
+  /** Diagnostic: the bytes of x and h0 the latest forwardAsync on this model copied (batch buffers are not). */
+  readonly copiedBytes: number;
   forward(x: Float32Array, steps: number, batch: number, batchFirst: boolean, h0: Float32Array | null,
     lengths: Int32Array | null, threads: number): ForwardResult;
   /** The promise has abort(): work not yet started is skipped and the promise rejects (ERR_ABORTED). */
@@ -84,6 +86,15 @@ export interface Addon {
   fmaPeak(threads: number, seconds: number): number;
   matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
     bCs: number, c: Float32Array, accumulate: boolean): void;
+  /**
+   * A zeroed Float32Array over native memory the addon owns (its boundary rule 5): forwardAsync reads
+   * an x or h0 that lies in one in place, holding the memory until the work is done, and copies any
+   * other array. A plain Float32Array where Node allows no external buffers. Throws ERR_ARGUMENT for
+   * a bad length, ERR_OUT_OF_MEMORY when the memory cannot be had.
+   */
+  batchBuffer(floats: number): Float32Array;
+  /** Diagnostic: the batch buffers alive in the process, their bytes, and how many a JS array still holds. */
+  batchBufferStats(): { live: number; bytes: number; jsHeld: number };
   /** shared: look the packed weights up by content in the process-wide table of shared models. */
   Model: new (config: Record<string, number | boolean>, weights: readonly LayerWeights[], shared?: boolean) => AddonModel;
 }
@@ -222,8 +233,9 @@ class NativeModel implements BackendModel {
   }
 
   /**
-   * The addon copies x and h0 when the call is made whether or not they are `owned` (its boundary
-   * rule 1, native/addon/addon.cpp): an owned batch costs that one copy here.
+   * The addon copies x and h0 when the call is made, unless they lie in its batch buffers
+   * (Addon.batchBuffer; boundary rule 5, native/addon/addon.cpp), which it holds and reads in
+   * place: `owned` changes nothing here.
    */
   forwardAsync(b: SequenceBatch, signal?: AbortSignal, _owned?: boolean): Promise<ForwardResult> {
     if (signal?.aborted) return Promise.reject(abortedError(signal));

@@ -1,0 +1,68 @@
+// The addon's batch buffers (its boundary rule 5, native/addon/addon.cpp): forwardAsync reads x and
+// h0 that lie in them in place, under a reference to their native block, instead of copying them;
+// any other array is copied as before. Every case runs in a child process
+// (test/workers/batch-buffers.mjs), so a crash fails a test here; under .ci/sanitized-addon.sh the
+// child runs the sanitized addon, where a read of a freed block is a report that ends it.
+import { describe, expect, it } from 'vitest';
+import { backendInfo } from '../src/index.js';
+import { distWarning, runNode } from './helpers/native.js';
+
+const native = backendInfo().backend === 'native';
+
+interface Reply {
+  case: string;
+  ok: boolean;
+  [key: string]: unknown;
+}
+
+async function runCase(which: string): Promise<Reply> {
+  // One libuv thread: drop-gc queues its call behind another, and the finalizers run meanwhile.
+  const r = await runNode(['--expose-gc', 'test/workers/batch-buffers.mjs', which], { UV_THREADPOOL_SIZE: '1' }, 170_000);
+  expect({ code: r.code, signal: r.signal }, `${which}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`)
+    .toEqual({ code: 0, signal: null });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  expect(line, `${which}: the child printed its result`).toBeDefined();
+  return JSON.parse(line!) as Reply;
+}
+
+describe.skipIf(!native)('forwardAsync over the addon\'s batch buffers', () => {
+  const warning = distWarning();
+  if (warning) console.warn(warning);
+
+  // copiedBytes is 0 for x and h0 in batch buffers (views inside larger blocks too) and counts each
+  // plain array copied; every way gives the synchronous forward's bits.
+  it('reads owned x and h0 in place (no bytes copied), with the bits of the copying path', async () => {
+    const reply = await runCase('no-copy');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+
+  // A SharedArrayBuffer or a view into a plain buffer is copied; a view of a block too short for x
+  // is refused by name (ERR_SHAPE); JS cannot make a view past the block's end at all.
+  it('copies arrays the addon did not make and refuses views that do not fit', async () => {
+    const reply = await runCase('not-owned');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+
+  it('gives the same bits when the caller moves the buffers away mid-call', async () => {
+    const reply = await runCase('detach');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+
+  // The JS arrays' finalizers run while the call waits for the one libuv thread (jsHeld falls back,
+  // live stays up by two): the work's references keep the blocks, which it then reads, and they are
+  // freed once it settles.
+  it('keeps the blocks alive when their only arrays are dropped and collected before the call ran', async () => {
+    const reply = await runCase('drop-gc');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+
+  it('frees every block once collected', async () => {
+    const reply = await runCase('churn');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+
+  it('survives a worker terminated while a call reads its batch buffers, and frees them', async () => {
+    const reply = await runCase('worker-terminate');
+    expect(reply.ok, JSON.stringify(reply)).toBe(true);
+  }, 180_000);
+});
