@@ -161,6 +161,13 @@ export interface GRUInternals {
    * backend may read them in place instead of copying them first. Memory errors are OutOfMemoryError.
    */
   runOwned(batch: SequenceBatch): Promise<ForwardResult>;
+  /**
+   * An array for runOwned to read without a copy (Backend.batchBuffer).
+   * @param floats - Its length.
+   * @returns A Float32Array of `floats` zeros.
+   * @throws OutOfMemoryError (ERR_OUT_OF_MEMORY) when the memory cannot be had.
+   */
+  batchBuffer(floats: number): Float32Array;
 }
 
 let internalsOf: (gru: GRU) => GRUInternals;
@@ -233,6 +240,7 @@ export class GRU {
       runOwned: (batch) => withMemoryErrors(() => gru.backendModel().forwardAsync(batch, undefined, true)).catch((error) => {
         throw memoryError(error);
       }),
+      batchBuffer: (floats) => withMemoryErrors(() => gru.engine.batchBuffer(floats)),
     });
   }
 

@@ -4,7 +4,7 @@
 // (test/workers/batch-buffers.mjs), so a crash fails a test here; under .ci/sanitized-addon.sh the
 // child runs the sanitized addon, where a read of a freed block is a report that ends it.
 import { describe, expect, it } from 'vitest';
-import { backendInfo } from '../src/index.js';
+import { backendInfo, GRU } from '../src/index.js';
 import { distWarning, runNode } from './helpers/native.js';
 
 const native = backendInfo().backend === 'native';
@@ -65,4 +65,26 @@ describe.skipIf(!native)('forwardAsync over the addon\'s batch buffers', () => {
     const reply = await runCase('worker-terminate');
     expect(reply.ok, JSON.stringify(reply)).toBe(true);
   }, 180_000);
+});
+
+describe.skipIf(!native)('the batcher on the native backend', () => {
+  // The batcher packs into batch buffers: a batch of several requests reaches the engine without a
+  // second copy (before, forwardAsync copied x and h0 of every packed batch).
+  it('hands its packed batch to the engine without copying it', async () => {
+    const gru = new GRU({ inputSize: 8, hiddenSize: 16, numLayers: 2, backend: 'native', seed: 3 });
+    const batcher = gru.batcher({ maxBatch: 4, maxDelayMs: 60_000 }); // one batch, when the fourth arrives
+    const xs = [5, 3, 5, 1].map((T, k) => ({ data: new Float32Array(T * 8).map((_, i) => Math.sin(i + k)), shape: [T, 8] }));
+    const h0 = { data: new Float32Array(2 * 16).fill(0.25), shape: [2, 16] };
+    const results = await Promise.all(xs.map((x, k) => batcher.run(x, k % 2 ? h0 : null)));
+    // The facade's private fields, read for this diagnostic only: GRU.model, NativeModel.handle.
+    const handle = (gru as unknown as { model: { handle: { copiedBytes: number } } }).model.handle;
+    expect(batcher.stats().batches).toBe(1);
+    expect(handle.copiedBytes).toBe(0);
+    results.forEach((r, k) => {
+      const alone = gru.forward({ data: xs[k].data, shape: [xs[k].shape[0], 1, 8] }, k % 2 ? { data: h0.data, shape: [2, 1, 16] } : undefined);
+      expect(new Uint32Array(r.output.data.buffer)).toEqual(new Uint32Array(alone.output.data.buffer));
+      expect(new Uint32Array(r.hidden.data.buffer)).toEqual(new Uint32Array(alone.hidden.data.buffer));
+    });
+    await batcher.close();
+  });
 });

@@ -120,6 +120,29 @@ describe.each(backends)('serving on the %s backend', (backend) => {
       }
     });
 
+    // The batcher packs into buffers it keeps for later batches: each batch here reuses what a
+    // larger one before it left (longer sequences, states from h0), whose rows must not leak into
+    // its padding or into the states of requests without h0.
+    it('reuses its packing buffers without carrying one batch into the next', async () => {
+      const gru = new GRU({ ...base, bidirectional: true });
+      // Each round is one batch: it starts when its sixth request arrives, however slow the machine.
+      const batcher = gru.batcher({ maxBatch: 6, maxDelayMs: 60_000 });
+      const rand = prng(11);
+      const rounds = [[12, 12, 12, 12, 12, 12], [2, 7, 1, 4, 3, 2], [9, 9, 1, 2, 9, 9], [3, 0, 5, 5, 1, 2], [12, 9, 8, 1, 10, 12]];
+      for (const [round, lengths] of rounds.entries()) {
+        const xs = lengths.map((T) => sequence(rand, T, 13));
+        const h0s = lengths.map((_, i) => ((i + round) % 2 ? { data: uniform(rand, 4 * 21, 2), shape: [4, 21] } : undefined));
+        const results = await Promise.all(xs.map((x, i) => batcher.run(x, h0s[i])));
+        xs.forEach((x, i) => {
+          const ref = alone(gru, x, h0s[i]);
+          expectBitwise(results[i].output.data, ref.output.data, `round ${round} request ${i} output`);
+          expectBitwise(results[i].hidden.data, ref.hidden.data, `round ${round} request ${i} hidden`);
+        });
+      }
+      expect(batcher.stats().batches).toBe(rounds.length);
+      await batcher.close();
+    });
+
     it('fails a bad request alone; the others in its batch succeed', async () => {
       const gru = new GRU(base);
       const batcher = gru.batcher({ maxDelayMs: 5 });

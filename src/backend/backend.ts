@@ -64,7 +64,8 @@ export interface BackendModel {
    * forward on the backend's own schedule; `signal` aborts it if it has not started. The backend
    * copies the batch's arrays when the call is made (the caller may reuse or transfer them at once),
    * unless `owned`: the caller then hands them over (no one else holds or changes them until the
-   * promise settles, as the batcher's packed batches), and a backend that can reads them in place.
+   * promise settles, as the batcher's packed batches), and a backend that can reads them in place
+   * (the native backend, arrays made by Backend.batchBuffer only).
    */
   forwardAsync(batch: SequenceBatch, signal?: AbortSignal, owned?: boolean): Promise<ForwardResult>;
   /**
@@ -117,4 +118,13 @@ export interface Backend {
    */
   matmul(m: number, n: number, k: number, a: Float32Array, aRs: number, aCs: number, b: Float32Array, bRs: number,
     bCs: number, c: Float32Array, accumulate: boolean): void;
+  /**
+   * A zeroed array to pack a batch into, that an owned forwardAsync reads without copying it (views
+   * of it too): on the native backend, memory the addon owns and keeps alive while a call reads it;
+   * on the js backend, a plain Float32Array.
+   * @param floats - Its length, 0 to 2^32.
+   * @returns A Float32Array of `floats` zeros.
+   * @throws OutOfMemoryError (ERR_OUT_OF_MEMORY) when the memory cannot be had.
+   */
+  batchBuffer(floats: number): Float32Array;
 }

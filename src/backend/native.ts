@@ -218,6 +218,7 @@ function nativeBackend(addon: Addon, info: AddonInfo): Backend {
     matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate) {
       addon.matmul(m, n, k, a, aRs, aCs, b, bRs, bCs, c, accumulate);
     },
+    batchBuffer: (floats) => addon.batchBuffer(floats),
   };
 }
 

@@ -43,8 +43,18 @@ export interface ServeTarget {
   /** directions · hiddenSize: the width of an output row. */
   readonly outputWidth: number;
   readonly bidirectional: boolean;
-  /** Runs one time-first batch (with lengths) and settles with its output and hidden state. */
+  /**
+   * Runs one time-first batch (with lengths) and settles with its output and hidden state. The
+   * batch's arrays are handed over: read in place when they are views of `buffer`'s arrays.
+   */
   run(batch: SequenceBatch): Promise<ForwardResult>;
+  /**
+   * An array to pack a batch into that `run` reads without copying it (views of it too).
+   * @param floats - Its length.
+   * @returns A Float32Array of `floats` zeros.
+   * @throws OutOfMemoryError (ERR_OUT_OF_MEMORY) when the memory cannot be had.
+   */
+  buffer(floats: number): Float32Array;
 }
 
 /**
@@ -196,6 +206,9 @@ export class Batcher {
   private readonly padding = new Window(1024);
   private readonly latency = new Window(4096);
   private readonly waited = new Window(4096);
+  /** Packing buffers no batch uses, from the target's buffer(): at most maxBatchBytes of them. */
+  private readonly pool: Float32Array[] = [];
+  private poolBytes = 0;
 
   static {
     targetOf = (batcher) => batcher.target;
@@ -320,6 +333,7 @@ export class Batcher {
     }
     this.clearTimer();
     this.pump(true);
+    this.wakeIdle(); // idle already: drops the idle buffers
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
@@ -563,8 +577,9 @@ export class Batcher {
 
   /**
    * Packs the requests time-first with their lengths, runs them, and cuts out each one's rows. The
-   * packed arrays are the batcher's own, handed to the engine as they are (ServeTarget.run does not
-   * copy them again). A batch of one is already packed: its request's own copies of x ([T, 1, I] is
+   * packed arrays are the batcher's own, from the target's buffer() (kept for later batches, up to
+   * maxBatchBytes of them), handed to the engine as they are: ServeTarget.run reads them in place,
+   * without a copy. A batch of one is already packed: its request's own copies of x ([T, 1, I] is
    * [T, I]) and h0 go to the engine, and the engine's output and hidden state are its result.
    */
   private async runBatch(requests: Request[]): Promise<GRUOutput[]> {
@@ -581,16 +596,32 @@ export class Batcher {
     }
     let T = 0;
     for (const r of requests) T = Math.max(T, r.steps);
-    const x = new Float32Array(T * B * I);
     const lengths = new Int32Array(B);
     const anyH0 = requests.some((r) => r.h0);
-    const h0 = anyH0 ? new Float32Array(LD * B * H) : null;
-    requests.forEach((r, b) => {
-      lengths[b] = r.steps;
-      for (let t = 0; t < r.steps; t++) x.set(r.x.subarray(t * I, (t + 1) * I), (t * B + b) * I);
-      if (h0 && r.h0) for (let l = 0; l < LD; l++) h0.set(r.h0.subarray(l * H, (l + 1) * H), (l * B + b) * H);
-    });
-    const result = await this.target.run({ x, steps: T, batch: B, batchFirst: false, h0, lengths });
+    // Packed straight into buffers the engine reads in place; a reused one holds an earlier batch,
+    // so every element is written: the rows past a sequence's end and the states of requests
+    // without h0 are zeros, as in a fresh array.
+    const x = this.takeBuffer(T * B * I);
+    const h0 = anyH0 ? this.takeBuffer(LD * B * H) : null;
+    let result: ForwardResult;
+    try {
+      requests.forEach((r, b) => {
+        lengths[b] = r.steps;
+        for (let t = 0; t < r.steps; t++) x.set(r.x.subarray(t * I, (t + 1) * I), (t * B + b) * I);
+        for (let t = r.steps; t < T; t++) x.fill(0, (t * B + b) * I, (t * B + b + 1) * I);
+        if (h0) {
+          for (let l = 0; l < LD; l++) {
+            if (r.h0) h0.set(r.h0.subarray(l * H, (l + 1) * H), (l * B + b) * H);
+            else h0.fill(0, (l * B + b) * H, (l * B + b + 1) * H);
+          }
+        }
+      });
+      result = await this.target.run({ x, steps: T, batch: B, batchFirst: false, h0, lengths });
+    } finally {
+      // Settled (or never started): the engine reads them no more.
+      this.recycle(x);
+      if (h0) this.recycle(h0);
+    }
     return requests.map((r, b) => {
       const output = new Float32Array(r.steps * DH);
       for (let t = 0; t < r.steps; t++) output.set(result.output.subarray((t * B + b) * DH, (t * B + b + 1) * DH), t * DH);
@@ -601,6 +632,45 @@ export class Batcher {
         hidden: { data: hidden, shape: Object.freeze([LD, H]) },
       };
     });
+  }
+
+  /**
+   * A view of `floats` elements over the smallest idle buffer that holds them, or over a new one from
+   * the target.
+   */
+  private takeBuffer(floats: number): Float32Array {
+    let best = -1;
+    for (let i = 0; i < this.pool.length; i++) {
+      const n = this.pool[i].length;
+      if (n >= floats && (best < 0 || n < this.pool[best].length)) best = i;
+    }
+    if (best < 0) return this.target.buffer(floats);
+    const buffer = this.pool.splice(best, 1)[0];
+    this.poolBytes -= buffer.byteLength;
+    return buffer.length === floats ? buffer : buffer.subarray(0, floats);
+  }
+
+  /**
+   * Keeps a batch's buffer for the next batches, making room by dropping the smallest idle ones;
+   * one that cannot fit within maxBatchBytes is dropped itself.
+   */
+  private recycle(view: Float32Array): void {
+    const buffer = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength
+      ? view
+      : new Float32Array(view.buffer, 0, view.buffer.byteLength / 4);
+    if (buffer.byteLength > this.maxBatchBytes || buffer.length === 0) return;
+    this.pool.sort((a, b) => a.length - b.length);
+    while (this.pool.length > 0 && this.poolBytes + buffer.byteLength > this.maxBatchBytes) {
+      const dropped = this.pool.shift()!;
+      if (dropped.length > buffer.length) {
+        // Every idle buffer is larger: keep them, drop this one.
+        this.pool.unshift(dropped);
+        return;
+      }
+      this.poolBytes -= dropped.byteLength;
+    }
+    this.pool.push(buffer);
+    this.poolBytes += buffer.byteLength;
   }
 
   /** Rejects an accepted request, counted by why: its run failed, its signal aborted it, or close. */
@@ -617,6 +687,11 @@ export class Batcher {
 
   private wakeIdle(): void {
     if (!this.isIdle()) return;
+    if (this.closed) {
+      // No batch will come: the idle buffers go (what is in them is released with them).
+      this.pool.length = 0;
+      this.poolBytes = 0;
+    }
     for (const resolve of this.idle.splice(0)) resolve();
   }
 }

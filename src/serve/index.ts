@@ -141,6 +141,7 @@ function serveTarget(gru: GRU): ServeTarget {
     bidirectional: gru.bidirectional,
     // The batcher packs each batch into arrays of its own and hands them over: no copy on the way.
     run: (batch) => internals.runOwned(batch),
+    buffer: (floats) => internals.batchBuffer(floats),
   };
 }
 

@@ -152,6 +152,7 @@ class JsModel implements BackendModel {
 /** The pure-TypeScript backend: one thread; 'auto' uses it where the native addon does not load. */
 export const jsBackend: Backend = {
   name: 'js',
+  batchBuffer: (floats) => new Float32Array(floats),
   isa: 'js',
   threads: 1,
   maxThreads: 1,
