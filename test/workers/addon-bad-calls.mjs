@@ -331,10 +331,17 @@ async function edges() {
   }, (r) => [sameBits(r.output, reference.output) && sameBits(r.hidden, reference.hidden), 'the copied inputs']);
 
   await must('forwardAsync: abort() on a call still queued behind a busy thread pool rejects with ERR_ABORTED', async () => {
-    // libuv runs 4 jobs at once by default: 8 long ones keep the queued call from starting.
+    // libuv runs UV_THREADPOOL_SIZE jobs at once (4 by default): twice as many long ones keep the
+    // queued call from starting. Long means tens of ms each (2,000 steps of H = 256, 1.6 GFLOP),
+    // not steps of the tiny model (4,000 of them took well under a millisecond): a main thread
+    // descheduled for that long by other work on the machine saw them all finish, and the queued
+    // call ran before its abort.
     const a = good();
-    const longX = new Float32Array(4000 * B * I).fill(0.1);
-    const busy = Array.from({ length: 8 }, () => model.forwardAsync(longX, 4000, B, false, null, null, 1));
+    const big = config({ inputSize: 256, hiddenSize: 256, numLayers: 1 });
+    const busyModel = new addon.Model(big, weights(big));
+    const longX = new Float32Array(2000 * 256).fill(0.1);
+    const jobs = 2 * (Number(process.env.UV_THREADPOOL_SIZE) || 4);
+    const busy = Array.from({ length: jobs }, () => busyModel.forwardAsync(longX, 2000, 1, false, null, null, 1));
     const pending = model.forwardAsync(a.x, a.steps, a.batch, false, a.h0, a.lengths, 1);
     pending.abort();
     const outcome = await pending.then(() => 'resolved', (e) => e);
