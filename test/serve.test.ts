@@ -48,9 +48,12 @@ describe.each(backends)('serving on the %s backend', (backend) => {
     it('rejects with ERR_ABORTED when aborted before it starts, and the others still run', async () => {
       const gru = new GRU(base);
       const rand = prng(2);
-      // Calls of some milliseconds each: the last of 12 waits behind the others (libuv runs 4 at a
-      // time; the js backend one at a time), so the abort reaches it before it starts.
-      const x = { data: uniform(rand, 1500 * 16 * 13, 1), shape: [1500, 16, 13] };
+      // Calls of tens of milliseconds each: the last of 12 waits behind the others (libuv runs 4 at
+      // a time; the js backend one at a time), so the abort reaches it before it starts. Native
+      // calls of 1,500 steps took a few ms: a main thread descheduled that long by other work on
+      // the machine saw the pool free again, and the last call started before its abort.
+      const T = backend === 'native' ? 6000 : 1500;
+      const x = { data: uniform(rand, T * 16 * 13, 1), shape: [T, 16, 13] };
       const controller = new AbortController();
       const calls = Array.from({ length: 12 }, (_, i) => gru.forwardAsync(x, null, i === 11 ? { signal: controller.signal } : {}));
       controller.abort(new Error('client went away'));
