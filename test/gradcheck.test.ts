@@ -19,12 +19,8 @@
 // swapping the r and z rows of each of the 152 parameter gradients, made every one fail its check.
 import { describe, it, expect } from 'vitest';
 import { GRU, tensor, type GRUOptions, type StateDict, type Tensor } from '../src/index.js';
+import { centralDifferences, expectGradient } from './helpers/gradcheck.js';
 import { prng, uniform } from './helpers/prng.mjs';
-
-const EPS = 1e-2;
-const ATOL = 2e-4;
-const RTOL = 2e-3;
-const NORM_TOL = 1e-3;
 
 const T = 4;
 const B = 3;
@@ -38,49 +34,6 @@ function loss(result: { output: Tensor; hidden: Tensor }, dOut: Float32Array, dH
   for (let i = 0; i < dOut.length; i++) sum += result.output.data[i] * dOut[i];
   for (let i = 0; i < dHid.length; i++) sum += result.hidden.data[i] * dHid[i];
   return sum;
-}
-
-/** Moves each entry of `values` (in place, restored after) by ±EPS and differentiates `evaluate`. */
-function centralDifferences(values: Float32Array, evaluate: () => number): Float64Array {
-  const fd = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const up = Math.fround(v + EPS);
-    const down = Math.fround(v - EPS);
-    values[i] = up;
-    const lUp = evaluate();
-    values[i] = down;
-    const lDown = evaluate();
-    values[i] = v;
-    fd[i] = (lUp - lDown) / (up - down);
-  }
-  return fd;
-}
-
-function expectGradient(analytic: Float32Array, fd: Float64Array, what: string): void {
-  expect(analytic.length, `${what}: length`).toBe(fd.length);
-  let worst = 0;
-  let worstRatio = 0;
-  let err2 = 0;
-  let norm2 = 0;
-  for (let i = 0; i < fd.length; i++) {
-    const err = Math.abs(fd[i] - analytic[i]);
-    const ratio = err / (ATOL + RTOL * Math.abs(analytic[i]));
-    if (!(ratio <= worstRatio)) {
-      worstRatio = ratio;
-      worst = i;
-    }
-    err2 += err * err;
-    norm2 += analytic[i] * analytic[i];
-  }
-  if (!(worstRatio <= 1)) {
-    expect.fail(`${what}: element ${worst} is ${analytic[worst]}, finite differences give ${fd[worst]} ` +
-      `(|error| ${Math.abs(fd[worst] - analytic[worst])} > ${ATOL} + ${RTOL}·|g|)`);
-  }
-  // A gradient of all zeros would make the check vacuous.
-  expect(Math.sqrt(norm2), `${what}: gradient norm`).toBeGreaterThan(1e-3);
-  const relNorm = Math.sqrt(err2 / norm2);
-  if (!(relNorm <= NORM_TOL)) expect.fail(`${what}: ‖fd − g‖ / ‖g‖ = ${relNorm} > ${NORM_TOL}`);
 }
 
 function copyDict(sd: StateDict): StateDict {

@@ -24,6 +24,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { expectBitwise, expectClose } from './helpers/compare.js';
+import { centralDifferences, expectGradient } from './helpers/gradcheck.js';
 import { thrownBy } from './helpers/errors.js';
 import { prng, uniform } from './helpers/prng.mjs';
 
@@ -164,45 +165,7 @@ describe.each(FORMS)('bits of a one-layer GRU: %o', ({ backend, resetAfter, bias
   });
 });
 
-// Central differences of L = sum(h' ⊙ dOut), as test/gradcheck.test.ts (same step and bounds: EPS
-// 1e-2, |fd − g| ≤ 2e-4 + 2e-3·|g| per element and ‖fd − g‖ ≤ 1e-3·‖g‖ per tensor).
-const EPS = 1e-2;
-const ATOL = 2e-4;
-const RTOL = 2e-3;
-const NORM_TOL = 1e-3;
-
-function centralDifferences(values: Float32Array, evaluate: () => number): Float64Array {
-  const fd = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const up = Math.fround(v + EPS);
-    const down = Math.fround(v - EPS);
-    values[i] = up;
-    const lUp = evaluate();
-    values[i] = down;
-    const lDown = evaluate();
-    values[i] = v;
-    fd[i] = (lUp - lDown) / (up - down);
-  }
-  return fd;
-}
-
-function expectGradient(analytic: Float32Array, fd: Float64Array, what: string): void {
-  expect(analytic.length, `${what}: length`).toBe(fd.length);
-  let err2 = 0;
-  let norm2 = 0;
-  for (let i = 0; i < fd.length; i++) {
-    const err = Math.abs(fd[i] - analytic[i]);
-    if (!(err <= ATOL + RTOL * Math.abs(analytic[i]))) {
-      expect.fail(`${what}: element ${i} is ${analytic[i]}, finite differences give ${fd[i]}`);
-    }
-    err2 += err * err;
-    norm2 += analytic[i] * analytic[i];
-  }
-  expect(Math.sqrt(norm2), `${what}: gradient norm`).toBeGreaterThan(1e-3);
-  expect(Math.sqrt(err2 / norm2), `${what}: relative norm error`).toBeLessThanOrEqual(NORM_TOL);
-}
-
+// Central differences of L = sum(h' ⊙ dOut), with test/gradcheck.test.ts's step and bounds.
 describe.each(FORMS)('finite differences: %o', ({ backend, resetAfter, bias }) => {
   it('dInput, dH and every parameter gradient', () => {
     const I = 3;
