@@ -16,7 +16,7 @@ import {
 } from './check.js';
 import { GRU, readParameter, type GRUOptions, type StateDict, type StateDictInput } from './gru.js';
 import { cellParameterSpecs, cellToGruName, type ParameterKind, type ParameterSpec } from './pytorch.js';
-import { toTensor, type Tensor, type TensorLike } from './tensor.js';
+import { gradientOf, sameShape, toTensor, type Tensor, type TensorLike } from './tensor.js';
 import type { Module } from './train/module.js';
 
 /** The options of `new GRUCell(options)`: torch.nn.GRUCell's, plus the form, backend, threads and seed. */
@@ -402,11 +402,7 @@ export class GRUCell implements Module {
     return {
       output,
       backward: (dOutput: TensorLike): GRUCellGradients => {
-        const d = toTensor(dOutput, 'dOutput');
-        if (!sameShape(d.shape, output.shape)) {
-          throw argError(ShapeError, 'dOutput', `shape ${formatShape(output.shape)} (the shape of output)`,
-            formatShape(d.shape), { gotIsText: true });
-        }
+        const d = gradientOf(dOutput, 'dOutput', output.shape, 'output');
         const g = run.backward(null, { data: d.data, shape: run.hidden.shape });
         const grads: StateDict = {};
         for (const spec of specs) grads[spec.name] = g.grads[cellToGruName(spec.name as ParameterKind)];
@@ -442,8 +438,4 @@ export class GRUCell implements Module {
     }
     return { x: { data: x.data, shape: [1, ...x.shape] }, h, inputShape: x.shape, stateShape };
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -32,7 +32,7 @@ import {
 } from './check.js';
 import { gruDirectionNames, parameterSpecs, type ParameterSpec } from './pytorch.js';
 import { Random } from './random.js';
-import { checkShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
+import { checkShape, gradientOf, sameShape, sizeOf, tensor, toTensor, type Tensor, type TensorLike } from './tensor.js';
 
 /** The options of `new GRU(options)`: sizes and layout as torch.nn.GRU's, plus the backend, threads and seed. */
 export interface GRUOptions {
@@ -579,8 +579,8 @@ export class GRU {
       output,
       hidden,
       backward: (dOutput?: TensorLike | null, dHidden?: TensorLike | null): GRUGradients => {
-        const dOut = optionalGradient(dOutput, 'dOutput', output.shape);
-        const dHid = optionalGradient(dHidden, 'dHidden', hidden.shape);
+        const dOut = optionalGradient(dOutput, 'dOutput', output.shape, 'output');
+        const dHid = optionalGradient(dHidden, 'dHidden', hidden.shape, 'hidden');
         const g = withMemoryErrors(() => run.backward(dOut, dHid));
         const grads: StateDict = {};
         names.forEach((n, index) => {
@@ -681,10 +681,6 @@ export class GRU {
   }
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
 function readLengths(value: unknown, batch: number, steps: number): Int32Array | null {
   if (value === undefined || value === null) return null;
   const isList = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
@@ -708,14 +704,8 @@ function readLengths(value: unknown, batch: number, steps: number): Int32Array |
   return out;
 }
 
-function optionalGradient(value: TensorLike | null | undefined, arg: string, shape: readonly number[]): Float32Array | null {
-  if (value === undefined || value === null) return null;
-  const t = toTensor(value, arg);
-  if (!sameShape(t.shape, shape)) {
-    throw argError(ShapeError, arg, `shape ${formatShape(shape)} (the shape of ${arg === 'dOutput' ? 'output' : 'hidden'})`,
-      formatShape(t.shape), { gotIsText: true });
-  }
-  return t.data;
+function optionalGradient(value: TensorLike | null | undefined, arg: string, shape: readonly number[], of: string): Float32Array | null {
+  return value === undefined || value === null ? null : gradientOf(value, arg, shape, of).data;
 }
 
 /** A float32 copy of a parameter's values; a detached buffer is a StateDictError, not V8's TypeError. */

@@ -46,6 +46,36 @@ export function checkShape(shape: unknown, arg: string,
   return Object.freeze(shape.slice()) as readonly number[];
 }
 
+/**
+ * Whether two shapes are the same dimensions in the same order.
+ *
+ * @param a - A shape.
+ * @param b - Another shape.
+ * @returns true when they have the same rank and sizes.
+ */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * A gradient argument of backward: a tensor of exactly the shape of what it is the gradient of.
+ *
+ * @param value - The gradient as the caller passed it.
+ * @param arg - The argument's name, for errors (`dOutput`, `dHidden`).
+ * @param shape - The shape it must have.
+ * @param of - What it is the gradient of (`output`, `hidden`), for errors.
+ * @returns The gradient as a Tensor (no copy of a Float32Array's data).
+ * @throws {@link ArgumentError} (ERR_ARGUMENT) or {@link DTypeError} (ERR_DTYPE) when it is no tensor.
+ * @throws {@link ShapeError} (ERR_SHAPE) when its shape is not `shape`.
+ */
+export function gradientOf(value: TensorLike, arg: string, shape: readonly number[], of: string): Tensor {
+  const t = toTensor(value, arg);
+  if (!sameShape(t.shape, shape)) {
+    throw argError(ShapeError, arg, `shape ${formatShape(shape)} (the shape of ${of})`, formatShape(t.shape), { gotIsText: true });
+  }
+  return t;
+}
+
 /** The element count of a shape: the product of its dimensions (1 for []). */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;

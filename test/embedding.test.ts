@@ -229,7 +229,7 @@ describe('Embedding checks every argument and option', () => {
   it('dOutput of backward', () => {
     const run = emb.forwardTrain([[1, 2, 3]]);
     expect(() => run.backward({ data: new Float32Array(6), shape: [3, 2] })).toThrow(ShapeError);
-    expect(() => run.backward({ data: new Float32Array(6), shape: [3, 2] })).toThrow(/^dOutput: expected shape \[1, 3, 2\] \(the output's\), got \[3, 2\]$/);
+    expect(() => run.backward({ data: new Float32Array(6), shape: [3, 2] })).toThrow(/^dOutput: expected shape \[1, 3, 2\] \(the shape of output\), got \[3, 2\]$/);
     expect(() => run.backward({ data: new Float64Array(6), shape: [1, 3, 2] } as never)).toThrow(DTypeError);
     expect(() => run.backward('grad' as never)).toThrow(ArgumentError);
   });

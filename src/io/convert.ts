@@ -12,7 +12,7 @@
 import { argError, FastGruError, formatShape, OptionError, StateDictError } from '../errors.js';
 import { booleanOption, checkKnownKeys } from '../check.js';
 import { gruDirectionNames, parameterName, parameterShape, type ParameterKind } from '../pytorch.js';
-import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { sameShape, toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { inferGruOptions, type GruLayoutOptions } from './statedict.js';
 
 /**
@@ -157,10 +157,6 @@ function readTensor(value: unknown, arg: string): Tensor {
     if (error instanceof FastGruError) throw new StateDictError(error.message);
     throw error;
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function expectShape(t: Tensor, expected: readonly number[], arg: string, why: string): void {

@@ -6,7 +6,7 @@
 import { argError, ArgumentError, formatShape, StateDictError } from '../errors.js';
 import { booleanOption, checkKnownKeys, optionsObject } from '../check.js';
 import { GRU } from '../gru.js';
-import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { sameShape, toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { readSafetensors, readSafetensorsFile, readSafetensorsFileSync, type SafetensorsContents } from './safetensors.js';
 import { resetAfterKey } from './statedict.js';
 
@@ -123,7 +123,7 @@ function loadInto(
       }
       taken.add(full);
       const v = tensors[full];
-      if (v.shape.join() !== t.shape.join()) shapes.push(`"${full}" of shape ${formatShape(v.shape)}, not ${formatShape(t.shape)}`);
+      if (!sameShape(v.shape, t.shape)) shapes.push(`"${full}" of shape ${formatShape(v.shape)}, not ${formatShape(t.shape)}`);
       sd[key] = v;
     }
     plans.push([m, sd, want]);

@@ -6,7 +6,7 @@
 import { argError, ArgumentError, DTypeError, formatShape, OptionError, ShapeError, StateDictError } from '../errors.js';
 import { checkKnownKeys, integerOption, optionsObject, positiveIntegerOption, seedOption } from '../check.js';
 import { Random } from '../random.js';
-import { checkShape, sizeOf, toTensor, type NestedNumberArray, type Tensor, type TensorLike } from '../tensor.js';
+import { checkShape, gradientOf, sameShape, sizeOf, toTensor, type NestedNumberArray, type Tensor, type TensorLike } from '../tensor.js';
 import type { Module } from './module.js';
 
 /** The options of `new Embedding(options)`, as torch.nn.Embedding's. */
@@ -172,7 +172,7 @@ export class Embedding implements Module {
     const shape = [this.numEmbeddings, this.embeddingDim];
     if (!Object.hasOwn(sd, 'weight')) throw argError(StateDictError, 'stateDict.weight', `a tensor of shape ${formatShape(shape)}`, undefined);
     const v = toTensor(sd.weight, 'stateDict.weight');
-    if (v.shape.join() !== shape.join()) throw argError(StateDictError, 'stateDict.weight', `shape ${formatShape(shape)}`, formatShape(v.shape), { gotIsText: true });
+    if (!sameShape(v.shape, shape)) throw argError(StateDictError, 'stateDict.weight', `shape ${formatShape(shape)}`, formatShape(v.shape), { gotIsText: true });
     this.weight.set(v.data);
     return this;
   }
@@ -211,10 +211,7 @@ export class Embedding implements Module {
     return {
       output,
       backward: (dOutputArg: TensorLike) => {
-        const dOut = toTensor(dOutputArg, 'dOutput');
-        if (dOut.shape.join() !== output.shape.join()) {
-          throw argError(ShapeError, 'dOutput', `shape ${formatShape(output.shape)} (the output's)`, formatShape(dOut.shape), { gotIsText: true });
-        }
+        const dOut = gradientOf(dOutputArg, 'dOutput', output.shape, 'output');
         const D = this.embeddingDim;
         const g = dOut.data;
         // Row id of dW gathers every dOutput vector whose id it is, summed in double.

@@ -8,7 +8,7 @@ import type { Backend } from '../backend/backend.js';
 import { argError, formatShape, OptionError, ShapeError, StateDictError } from '../errors.js';
 import { backendOption, booleanOption, checkKnownKeys, optionsObject, positiveIntegerOption, seedOption } from '../check.js';
 import { Random } from '../random.js';
-import { toTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { gradientOf, sameShape, toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import type { Module } from './module.js';
 
 /** The options of `new Linear(options)`, as torch.nn.Linear's. */
@@ -157,7 +157,7 @@ export class Linear implements Module {
     for (const [key, t] of Object.entries(want)) {
       if (!Object.hasOwn(sd, key)) throw argError(StateDictError, `stateDict.${key}`, `a tensor of shape ${formatShape(t.shape)}`, undefined);
       const v = toTensor(sd[key], `stateDict.${key}`);
-      if (v.shape.join() !== t.shape.join()) throw argError(StateDictError, `stateDict.${key}`, `shape ${formatShape(t.shape)}`, formatShape(v.shape), { gotIsText: true });
+      if (!sameShape(v.shape, t.shape)) throw argError(StateDictError, `stateDict.${key}`, `shape ${formatShape(t.shape)}`, formatShape(v.shape), { gotIsText: true });
       values.push([t.data, v.data]);
     }
     for (const [dst, src] of values) dst.set(src);
@@ -198,10 +198,7 @@ export class Linear implements Module {
     return {
       output,
       backward: (dOutputArg: TensorLike) => {
-        const dOut = toTensor(dOutputArg, 'dOutput');
-        if (dOut.shape.join() !== output.shape.join()) {
-          throw argError(ShapeError, 'dOutput', `shape ${formatShape(output.shape)} (the output's)`, formatShape(dOut.shape), { gotIsText: true });
-        }
+        const dOut = gradientOf(dOutputArg, 'dOutput', output.shape, 'output');
         const I = this.inFeatures;
         const O = this.outFeatures;
         const g = dOut.data;
