@@ -14,32 +14,27 @@
  * share, `nice -n -20` (as root) keeps them from taking the cores mid-round.
  */
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listOf, number, parseCli } from '../bin/args.mjs';
-import { addonBuilds } from '../scripts/addon-builds.mjs';
+import { COMPARE_OPTIONS, COMPARE_USAGE, comparedAddons } from '../scripts/addon-builds.mjs';
 import { SHAPES, forwardFlops, timeInterleaved } from './bench.mjs';
 import { input, machineLine, median, runHeader, writeResult } from './common.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
-const USAGE = 'usage: node bench/ab.mjs (--before REV | --before-addon FILE) [--after-addon FILE] [--rounds n] [--threads n] ' +
-  `[--shapes ${Object.keys(SHAPES).join(',')}] [--passes forward,train] [--forms after,before] [--budget s] [--jobs n] [--out name] [--keep]`;
+const USAGE = `usage: node bench/ab.mjs ${COMPARE_USAGE} [--rounds n] [--threads n] ` +
+  `[--shapes ${Object.keys(SHAPES).join(',')}] [--passes forward,train] [--forms after,before] [--budget s] [--out name]`;
 const args = parseCli(process.argv.slice(2), {
   usage: USAGE,
   options: {
-    before: { type: 'string' },
-    'before-addon': { type: 'string' },
-    'after-addon': { type: 'string' },
+    ...COMPARE_OPTIONS,
     rounds: { type: 'string', value: number({ integer: true, min: 1 }), default: 4 },
     shapes: { type: 'string', value: listOf(Object.keys(SHAPES)), default: Object.keys(SHAPES) },
     passes: { type: 'string', value: listOf(['forward', 'train']), default: ['forward', 'train'] },
     forms: { type: 'string', value: listOf(['after', 'before']), default: ['after', 'before'] },
     budget: { type: 'string', value: number({ above: 0 }), default: 1 },
-    jobs: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
     // The engine's threads (default: the host's).
     threads: { type: 'string', value: number({ integer: true, min: 1 }) },
     out: { type: 'string', default: 'ab' },
-    keep: { type: 'boolean' },
     // Internal: time the cases on the addon in FASTGRU_ADDON and print them as JSON.
     child: { type: 'boolean' },
   },
@@ -78,16 +73,9 @@ function side(addon, flags) {
 }
 
 async function main() {
-  if (!args.before && !args.beforeAddon) {
-    console.error(`ab: --before or --before-addon is required\n${USAGE}`);
-    process.exit(2);
-  }
-  const builds = addonBuilds({ jobs: args.jobs, keep: args.keep, prefix: 'fastgru-ab-', log: (m) => console.log(`ab: ${m}`) });
+  const { builds, addons: build } = comparedAddons(args, 'ab', USAGE);
   try {
-    const addons = {
-      before: args.beforeAddon ? resolve(args.beforeAddon) : builds.revision(args.before),
-      after: args.afterAddon ? resolve(args.afterAddon) : builds.checkout(),
-    };
+    const addons = build();
     const flags = [...(args.threads ? ['--threads', String(args.threads)] : []), '--shapes', args.shapes.join(','), '--passes', args.passes.join(','), '--forms', args.forms.join(','), '--budget', String(args.budget)];
     const runs = { before: [], after: [] };
     let isa = null, threads = null;

@@ -9,8 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { number } from '../bin/args.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -73,6 +74,43 @@ export function addonBuilds({ jobs = 2, log = () => {}, keep = false, prefix = '
       for (const w of worktrees) spawnSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', w]);
       rmSync(temp, { recursive: true, force: true });
       spawnSync('git', ['-C', ROOT, 'worktree', 'prune']);
+    },
+  };
+}
+
+/** The flags every before/after comparison takes, in bin/args.mjs's parseCli form. */
+export const COMPARE_OPTIONS = {
+  before: { type: 'string' },
+  'before-addon': { type: 'string' },
+  'after-addon': { type: 'string' },
+  jobs: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
+  keep: { type: 'boolean' },
+};
+/** Their usage text. */
+export const COMPARE_USAGE = '(--before REV | --before-addon FILE) [--after-addon FILE] [--jobs N] [--keep]';
+
+/**
+ * The two addons a comparison's parsed flags name: --before-addon / --after-addon as given, or
+ * built (--before's revision; this checkout). Without --before or --before-addon it prints the
+ * usage and exits 2. addons() builds; call builds.dispose() when done.
+ * @param {{ before?: string, beforeAddon?: string, afterAddon?: string, jobs: number, keep?: boolean }} opts
+ * @param {string} name  the command's name, prefixing its lines
+ * @param {string} usage
+ */
+export function comparedAddons(opts, name, usage) {
+  if (!opts.before && !opts.beforeAddon) {
+    console.error(`${name}: --before or --before-addon is required\n${usage}`);
+    process.exit(2);
+  }
+  const builds = addonBuilds({ jobs: opts.jobs, keep: opts.keep, prefix: `fastgru-${name}-`, log: (m) => console.log(`${name}: ${m}`) });
+  return {
+    builds,
+    /** The two .node files: { before, after }, building what was not given. */
+    addons() {
+      return {
+        before: opts.beforeAddon ? resolve(opts.beforeAddon) : builds.revision(opts.before),
+        after: opts.afterAddon ? resolve(opts.afterAddon) : builds.checkout(),
+      };
     },
   };
 }

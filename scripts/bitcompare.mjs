@@ -21,26 +21,22 @@
 // both builds. Exits 1 when any byte differs, naming the first differing results.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { number, parseCli } from '../bin/args.mjs';
-import { addonBuilds, run } from './addon-builds.mjs';
+import { COMPARE_OPTIONS, COMPARE_USAGE, comparedAddons, run } from './addon-builds.mjs';
 import { prng, uniform } from '../test/helpers/prng.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 
-const USAGE = 'usage: node scripts/bitcompare.mjs (--before REV | --before-addon FILE) [--after-addon FILE] [--cases N] [--seed N] [--jobs N] [--keep]';
+const USAGE = `usage: node scripts/bitcompare.mjs ${COMPARE_USAGE} [--cases N] [--seed N]`;
 const opts = parseCli(process.argv.slice(2), {
   usage: USAGE,
   options: {
-    before: { type: 'string' },
-    'before-addon': { type: 'string' },
-    'after-addon': { type: 'string' },
+    ...COMPARE_OPTIONS,
     cases: { type: 'string', value: number({ integer: true, min: 1 }), default: 240 },
     seed: { type: 'string', value: number({ integer: true, min: 0, max: 2 ** 32 - 1 }), default: 20240616 },
-    jobs: { type: 'string', value: number({ integer: true, min: 1 }), default: 2 },
-    keep: { type: 'boolean' },
     // Internal: run the cases on the addon in FASTGRU_ADDON and write the results to FILE.
     child: { type: 'string' },
   },
@@ -165,15 +161,10 @@ function runChild(addon, env, file) {
 async function main() {
   if (opts.child) return child(opts.child);
   if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('no dist/index.js: run `npm run build` first');
-  if (!opts.before && !opts.beforeAddon) {
-    console.error(`bitcompare: --before or --before-addon is required\n${USAGE}`);
-    process.exit(2);
-  }
-  const builds = addonBuilds({ jobs: opts.jobs, keep: opts.keep, prefix: 'fastgru-bitcompare-', log: (m) => console.log(`bitcompare: ${m}`) });
+  const { builds, addons } = comparedAddons(opts, 'bitcompare', USAGE);
   const temp = mkdtempSync(join(tmpdir(), 'fastgru-bitcompare-results-'));
   try {
-    const before = opts.beforeAddon ? resolve(opts.beforeAddon) : builds.revision(opts.before);
-    const after = opts.afterAddon ? resolve(opts.afterAddon) : builds.checkout();
+    const { before, after } = addons();
     const list = isas(after);
     const beforeList = isas(before);
     if (JSON.stringify(list) !== JSON.stringify(beforeList))
