@@ -618,23 +618,8 @@ class ForwardWorker : public Napi::AsyncWorker {
     // (call_ shares the native copy of lengths that read_call made.) x and h0 in a batch buffer
     // (rule 5) are read where they are, under a reference to their block; any other is copied. No
     // JS has run since read_call took the pointers, so they are the arrays' current memory.
-    const fastgru::SequenceBatch& b = call.batch;
-    const size_t x_bytes = size_t(call.sizes.x) * sizeof(float);
-    x_block_ = find_batch_block(b.x, x_bytes);
-    if (!x_block_) {
-      x_.assign(b.x, b.x + call.sizes.x);
-      call_.batch.x = x_.data();
-      copied_bytes_ += x_bytes;
-    }
-    if (b.h0) {
-      const size_t h_bytes = size_t(call.sizes.h) * sizeof(float);
-      h0_block_ = find_batch_block(b.h0, h_bytes);
-      if (!h0_block_) {
-        h0_.assign(b.h0, b.h0 + call.sizes.h);
-        call_.batch.h0 = h0_.data();
-        copied_bytes_ += h_bytes;
-      }
-    }
+    call_.batch.x = hold_or_copy(call.batch.x, call.sizes.x, x_block_, x_);
+    if (call.batch.h0) call_.batch.h0 = hold_or_copy(call.batch.h0, call.sizes.h, h0_block_, h0_);
     Napi::Float32Array output = new_floats(env, call.sizes.output);
     Napi::Float32Array hidden = new_floats(env, call.sizes.h);
     out_ = data_of(output);
@@ -645,6 +630,7 @@ class ForwardWorker : public Napi::AsyncWorker {
 
   // The bytes of x and h0 this call copied (none of what lies in batch buffers).
   size_t copied_bytes() const { return copied_bytes_; }
+
 
   // The promise, with an abort() method: work that has not started yet is then skipped and the
   // promise rejects with ERR_ABORTED. The flag is native memory shared with the worker.
@@ -698,6 +684,17 @@ class ForwardWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  // n floats at p: read where they are when they lie in a batch buffer (holding its block until
+  // the work is done), else copied into `copy`. Returns where the work reads them.
+  const float* hold_or_copy(const float* p, int64_t n, std::shared_ptr<BatchBlock>& block, std::vector<float>& copy) {
+    const size_t bytes = size_t(n) * sizeof(float);
+    block = find_batch_block(p, bytes);
+    if (block) return p;
+    copy.assign(p, p + n);
+    copied_bytes_ += bytes;
+    return copy.data();
+  }
+
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<const fastgru::Model> model_;
   Napi::ObjectReference owner_;  // the JS model, whose memory holds the packed weights
