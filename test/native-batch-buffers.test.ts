@@ -29,40 +29,24 @@ describe.skipIf(!native)('forwardAsync over the addon\'s batch buffers', () => {
   const warning = distWarning();
   if (warning) console.warn(warning);
 
-  // copiedBytes is 0 for x and h0 in batch buffers (views inside larger blocks too) and counts each
-  // plain array copied; every way gives the synchronous forward's bits.
-  it('reads owned x and h0 in place (no bytes copied), with the bits of the copying path', async () => {
-    const reply = await runCase('no-copy');
-    expect(reply.ok, JSON.stringify(reply)).toBe(true);
-  }, 180_000);
-
-  // A SharedArrayBuffer or a view into a plain buffer is copied; a view of a block too short for x
-  // is refused by name (ERR_SHAPE); JS cannot make a view past the block's end at all.
-  it('copies arrays the addon did not make and refuses views that do not fit', async () => {
-    const reply = await runCase('not-owned');
-    expect(reply.ok, JSON.stringify(reply)).toBe(true);
-  }, 180_000);
-
-  it('gives the same bits when the caller moves the buffers away mid-call', async () => {
-    const reply = await runCase('detach');
-    expect(reply.ok, JSON.stringify(reply)).toBe(true);
-  }, 180_000);
-
-  // The JS arrays' finalizers run while the call waits for the one libuv thread (jsHeld falls back,
-  // live stays up by two): the work's references keep the blocks, which it then reads, and they are
-  // freed once it settles.
-  it('keeps the blocks alive when their only arrays are dropped and collected before the call ran', async () => {
-    const reply = await runCase('drop-gc');
-    expect(reply.ok, JSON.stringify(reply)).toBe(true);
-  }, 180_000);
-
-  it('frees every block once collected', async () => {
-    const reply = await runCase('churn');
-    expect(reply.ok, JSON.stringify(reply)).toBe(true);
-  }, 180_000);
-
-  it('survives a worker terminated while a call reads its batch buffers, and frees them', async () => {
-    const reply = await runCase('worker-terminate');
+  // Each case runs in a child process (test/workers/batch-buffers.mjs), so that a use-after-free
+  // under ASan ends the child and fails the case.
+  it.each([
+    // copiedBytes is 0 for x and h0 in batch buffers (views inside larger blocks too) and counts
+    // each plain array copied; every way gives the synchronous forward's bits.
+    ['no-copy', 'reads owned x and h0 in place (no bytes copied), with the bits of the copying path'],
+    // A SharedArrayBuffer or a view into a plain buffer is copied; a view of a block too short for
+    // x is refused by name (ERR_SHAPE); JS cannot make a view past the block's end at all.
+    ['not-owned', 'copies arrays the addon did not make and refuses views that do not fit'],
+    ['detach', 'gives the same bits when the caller moves the buffers away mid-call'],
+    // The JS arrays' finalizers run while the call waits for the one libuv thread (jsHeld falls
+    // back, live stays up by two): the work's references keep the blocks, which it then reads, and
+    // they are freed once it settles.
+    ['drop-gc', 'keeps the blocks alive when their only arrays are dropped and collected before the call ran'],
+    ['churn', 'frees every block once collected'],
+    ['worker-terminate', 'survives a worker terminated while a call reads its batch buffers, and frees them'],
+  ])('%s: %s', async (name) => {
+    const reply = await runCase(name);
     expect(reply.ok, JSON.stringify(reply)).toBe(true);
   }, 180_000);
 });
