@@ -214,14 +214,27 @@ export class Embedding implements Module {
         const dOut = gradientOf(dOutputArg, 'dOutput', output.shape, 'output');
         const D = this.embeddingDim;
         const g = dOut.data;
-        // Row id of dW gathers every dOutput vector whose id it is, summed in double.
-        const sums = new Float64Array(this.numEmbeddings * D);
+        // Row id of dW gathers every dOutput vector whose id it is, summed in double, in the order
+        // the ids come; only the rows of ids that occur are summed (a table of 50,000 rows and a
+        // batch of a few thousand ids touch a few thousand), the rest of dW stays zero.
+        const slot = new Int32Array(this.numEmbeddings).fill(-1);
+        const used: number[] = [];
         for (let n = 0; n < data.length; n++) {
-          const row = data[n] * D;
+          if (slot[data[n]] < 0) {
+            slot[data[n]] = used.length;
+            used.push(data[n]);
+          }
+        }
+        const sums = new Float64Array(used.length * D);
+        for (let n = 0; n < data.length; n++) {
+          const row = slot[data[n]] * D;
           for (let j = 0; j < D; j++) sums[row + j] += g[n * D + j];
         }
-        if (this.paddingIdx !== null) sums.fill(0, this.paddingIdx * D, (this.paddingIdx + 1) * D);
-        return { grads: { weight: { data: Float32Array.from(sums), shape: [this.numEmbeddings, D] } } };
+        const dW = new Float32Array(this.numEmbeddings * D);
+        used.forEach((id, k) => {
+          if (id !== this.paddingIdx) dW.set(sums.subarray(k * D, (k + 1) * D), id * D);
+        });
+        return { grads: { weight: { data: dW, shape: [this.numEmbeddings, D] } } };
       },
     };
   }
