@@ -598,9 +598,9 @@ export class Batcher {
     for (const r of requests) T = Math.max(T, r.steps);
     const lengths = new Int32Array(B);
     const anyH0 = requests.some((r) => r.h0);
-    // Packed straight into buffers the engine reads in place; a reused one holds an earlier batch,
-    // so every element is written: the rows past a sequence's end and the states of requests
-    // without h0 are zeros, as in a fresh array.
+    // Packed straight into buffers the engine reads in place. A reused one holds an earlier batch:
+    // the rows past a sequence's end are left as they are (neither engine reads x past a length;
+    // test/properties.test.ts puts NaN there), and the states of requests without h0 are zeros.
     const x = this.takeBuffer(T * B * I);
     const h0 = anyH0 ? this.takeBuffer(LD * B * H) : null;
     let result: ForwardResult;
@@ -608,7 +608,6 @@ export class Batcher {
       requests.forEach((r, b) => {
         lengths[b] = r.steps;
         for (let t = 0; t < r.steps; t++) x.set(r.x.subarray(t * I, (t + 1) * I), (t * B + b) * I);
-        for (let t = r.steps; t < T; t++) x.fill(0, (t * B + b) * I, (t * B + b + 1) * I);
         if (h0) {
           for (let l = 0; l < LD; l++) {
             if (r.h0) h0.set(r.h0.subarray(l * H, (l + 1) * H), (l * B + b) * H);
