@@ -1,6 +1,6 @@
 // The GRU's own doors to the io room: saveSafetensors / GRU.fromSafetensors, and Keras and ONNX
 // weights in and out.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,16 @@ describe('GRU and files', () => {
     expectBitwise(loaded.forward(x).output.data, gru.forward(x).output.data, 'reloaded');
     // The file records the form: asking for the other one is an error that says why.
     await expect(GRU.fromSafetensors(file, { prefix: 'rnn.', resetAfter: !resetAfter })).rejects.toThrow(OptionError);
+  });
+
+  it('saveSafetensors refuses options it does not know, and writes nothing', async () => {
+    const gru = new GRU({ inputSize: 4, hiddenSize: 6, seed: 3, backend: 'js' });
+    const file = join(dir, 'refused.safetensors');
+    // A misspelt prefix once wrote the names without one, silently.
+    await expect(gru.saveSafetensors(file, { prefx: 'rnn.' } as never)).rejects.toThrow(/^options: expected only the options prefix, got unknown option "prefx"/);
+    await expect(gru.saveSafetensors(file, 5 as never)).rejects.toMatchObject({ name: 'OptionError', code: 'ERR_OPTION' });
+    await expect(gru.saveSafetensors(file, { prefix: 7 } as never)).rejects.toThrow(/^options\.prefix: expected a string/);
+    expect(existsSync(file)).toBe(false);
   });
 
   it('loads and exports Keras and ONNX weights exactly', () => {

@@ -8,6 +8,7 @@
 import { attachMethods } from '../attach.js';
 import { GRU, type GRUOptions } from '../gru.js';
 import { argError, OptionError } from '../errors.js';
+import { checkKnownKeys, optionsObject } from '../check.js';
 import { fromKeras, fromOnnx, toKeras, toOnnx, type KerasGruLayer, type OnnxGruNode, type OnnxGruWeights } from './convert.js';
 import { writeSafetensorsFile } from './safetensors.js';
 import { gruSafetensorsMetadata, readGruSafetensorsFile, type ReadGruOptions } from './statedict.js';
@@ -58,7 +59,8 @@ declare module '../gru.js' {
      * @param options - `prefix`: put before every name (default ''), such as 'rnn.' for a GRU that is
      *   the `rnn` module of a larger model.
      * @throws Each as a rejection of the promise:
-     * {@link OptionError} (ERR_OPTION) when prefix is not a string;
+     * {@link OptionError} (ERR_OPTION) when options is not an object, names an option other than
+     * prefix, or prefix is not a string;
      * {@link ArgumentError} (ERR_ARGUMENT) when `path` is not a non-empty string, is a symbolic link or a special file, or cannot be written
      * (the file system's error is the `cause`);
      * {@link OutOfMemoryError} (ERR_OUT_OF_MEMORY) when the file's bytes cannot be allocated.
@@ -147,7 +149,9 @@ declare module '../gru.js' {
 
 attachMethods(GRU.prototype, {
   async saveSafetensors(this: GRU, path: string, options?: { prefix?: string } | null): Promise<void> {
-    const prefix = options?.prefix ?? '';
+    const o = optionsObject(options, 'an object such as { prefix: "rnn." }', 'options', true);
+    checkKnownKeys(o, ['prefix']);
+    const prefix = o.prefix ?? '';
     if (typeof prefix !== 'string') throw argError(OptionError, 'options.prefix', 'a string', prefix);
     const sd = Object.fromEntries(Object.entries(this.stateDict()).map(([k, v]) => [prefix + k, v]));
     await writeSafetensorsFile(path, sd, gruSafetensorsMetadata({ resetAfter: this.resetAfter, prefix }));

@@ -8,7 +8,7 @@ import { booleanOption, checkKnownKeys, optionsObject } from '../check.js';
 import { GRU } from '../gru.js';
 import { sameShape, toTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { readSafetensors, readSafetensorsFile, readSafetensorsFileSync, type SafetensorsContents } from './safetensors.js';
-import { resetAfterKey } from './statedict.js';
+import { recordedResetAfter, resetAfterKey } from './statedict.js';
 
 /**
  * What loadModules loads: a module with a state dict, such as a GRU, a Linear or an Embedding, or
@@ -106,12 +106,11 @@ function loadInto(
   for (const [name, prefix, m] of modules) {
     const want = m.stateDict();
     if (m instanceof GRU) {
-      const key = resetAfterKey(prefix);
-      const recorded = metadata[key];
-      if (recorded !== undefined && recorded !== String(m.resetAfter)) {
-        throw argError(StateDictError, `${source} metadata[${JSON.stringify(key)}]`,
+      const recorded = recordedResetAfter(metadata, prefix, source);
+      if (recorded !== undefined && recorded !== m.resetAfter) {
+        throw argError(StateDictError, `${source} metadata[${JSON.stringify(resetAfterKey(prefix))}]`,
           `"${m.resetAfter}", the form of modules[${JSON.stringify(name)}] (resetAfter: ${m.resetAfter}); the two forms are ` +
-          'different functions, so weights of one do not carry over to the other', recorded);
+          'different functions, so weights of one do not carry over to the other', String(recorded));
       }
     }
     const sd: Record<string, Tensor> = {};

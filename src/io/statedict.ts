@@ -193,6 +193,26 @@ export function resetAfterKey(prefix = ''): string {
 }
 
 /**
+ * The GRU form a file recorded for the GRU under `prefix` (metadata `<prefix>fastgru.resetAfter`,
+ * written by saveSafetensors), or undefined when it recorded none.
+ *
+ * @param metadata - The file's `__metadata__`.
+ * @param prefix - The GRU's prefix in the file ('' for none).
+ * @param source - What the metadata came from, for errors.
+ * @returns true or false as recorded, or undefined.
+ * @throws {@link StateDictError} (ERR_STATE_DICT) when the entry is neither "true" nor "false".
+ */
+export function recordedResetAfter(metadata: Record<string, string>, prefix: string, source: string): boolean | undefined {
+  const key = resetAfterKey(prefix);
+  const recorded = metadata[key];
+  if (recorded === undefined) return undefined;
+  if (recorded !== 'true' && recorded !== 'false') {
+    throw argError(StateDictError, `${source} metadata[${JSON.stringify(key)}]`, '"true" or "false"', recorded);
+  }
+  return recorded === 'true';
+}
+
+/**
  * The metadata to write beside a GRU's state dict: `format: "pt"` (PyTorch's layout, as
  * safetensors' torch writer records it) and the GRU's form, which its weights cannot show.
  *
@@ -252,13 +272,9 @@ function toGru(contents: SafetensorsContents, prefix: string, resetAfter: boolea
   const shape = inferNamed(stateDict, prefix ? `${source} under ${JSON.stringify(prefix)}` : source,
     (name) => `${source} tensor ${JSON.stringify(prefix + name)}`);
   const key = resetAfterKey(prefix);
-  const recorded = contents.metadata[key];
+  const saved = recordedResetAfter(contents.metadata, prefix, source);
   let form = resetAfter ?? true;
-  if (recorded !== undefined) {
-    if (recorded !== 'true' && recorded !== 'false') {
-      throw argError(StateDictError, `${source} metadata[${JSON.stringify(key)}]`, '"true" or "false"', recorded);
-    }
-    const saved = recorded === 'true';
+  if (saved !== undefined) {
     if (resetAfter !== undefined && saved !== resetAfter) {
       throw argError(OptionError, 'options.resetAfter',
         `${saved} or nothing: the file's weights are of the resetAfter: ${saved} form (metadata ${key}), and the two forms ` +
